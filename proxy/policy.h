@@ -1,0 +1,50 @@
+/*
+ * policy: the policy files admins edit (policies/*.yaml).
+ *
+ * For now a policy holds the client access rules: ordered entries that
+ * match the client address against networks (inline or from CIDR files)
+ * and say accept, reject or tempfail, with the admin's own reply text.
+ * Every entry is validated at load; errors are "file:line: reason".
+ */
+#ifndef WARDEN_POLICY_H
+#define WARDEN_POLICY_H
+
+#include <stddef.h>
+
+#include "errors.h"
+#include "netaddr.h"
+
+enum access_action {
+    ACCESS_ACCEPT,    /* stop looking: the client is allowed */
+    ACCESS_REJECT,    /* 5xx greeting, every command refused */
+    ACCESS_TEMPFAIL,  /* 421 and close */
+};
+
+struct access_rule {
+    char name[64];              /* for logs; default "file:line" */
+    struct cidr_list networks;
+    enum access_action action;
+    int code;                   /* reply for reject/tempfail */
+    char enh[16];
+    char text[400];
+    char **listeners;           /* NULL: all listeners */
+    size_t nlisteners;
+    char where[256];            /* "file:line" of the entry */
+};
+
+struct policy {
+    struct access_rule *access;
+    size_t naccess;
+};
+
+/* Load and merge the files in order; NULL and errs filled on any error. */
+struct policy *policy_load(char *const *files, size_t nfiles,
+                           struct errors *errs);
+void policy_free(struct policy *p);
+
+/* First rule whose networks (and listener scope) match, or NULL. */
+const struct access_rule *policy_access_match(const struct policy *p,
+                                              const char *listener,
+                                              const struct netaddr *client);
+
+#endif
