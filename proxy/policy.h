@@ -1,5 +1,5 @@
 /*
- * policy: the policy files admins edit (policies/*.yaml).
+ * policy: the policy files admins edit (YAML files in policies/).
  *
  * For now a policy holds the client access rules: ordered entries that
  * match the client address against networks (inline or from CIDR files)

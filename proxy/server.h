@@ -1,0 +1,33 @@
+/*
+ * server: listeners, the event loop, signals, reload and shutdown.
+ *
+ * A loop owns its sessions (a list, so shutdown can reach them) and its
+ * resolver. Sessions report their end with loop_session_gone().
+ */
+#ifndef WARDEN_SERVER_H
+#define WARDEN_SERVER_H
+
+#include <stdbool.h>
+
+struct event_base;
+struct runtime;
+struct dns;
+struct session;
+
+struct loop {
+    struct event_base *base;
+    struct dns *dns;              /* NULL until first needed */
+    struct runtime *rt;           /* current snapshot (new sessions use it) */
+    struct session *sessions;     /* intrusive list via session->next/prev */
+    unsigned nsessions;
+    bool draining;                /* SIGTERM received */
+};
+
+void loop_session_add(struct loop *lp, struct session *s);
+void loop_session_gone(struct loop *lp, struct session *s);
+struct dns *loop_dns(struct loop *lp);
+
+/* Run the daemon until SIGTERM/SIGINT and drain. Returns an exit code. */
+int server_run(const char *config_path);
+
+#endif

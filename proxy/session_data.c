@@ -1,0 +1,282 @@
+/*
+ * session_data: DATA, from the 354 to the final reply.
+ *
+ * The message is scanned (datascan: only CRLF.CRLF ends it) and spooled;
+ * nothing reaches the backend until the client's final dot and the
+ * end-of-data checkpoint. Then Warden sends its own DATA, streams the
+ * message (with any headers the engine added) and relays the backend's
+ * final reply: the client hears 250 only when the backend said 250.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "backend.h"
+#include "config.h"
+#include "log.h"
+#include "session_int.h"
+#include "smtp_reply.h"
+#include "spool.h"
+
+/* Keep at most this much message in the backend's output buffer. */
+#define STREAM_HIGH_WATER (256 * 1024)
+#define STREAM_CHUNK (64 * 1024)
+
+static void data354_reply(struct session *s, struct smtp_reply *r,
+                          struct slot *slot, unsigned txid, const char *data);
+static void final_reply(struct session *s, struct smtp_reply *r,
+                        struct slot *slot, unsigned txid, const char *data);
+
+void data_begin(struct session *s)
+{
+    const struct config *cfg = s->cfg;
+    struct tx *tx = s->tx;
+    unsigned long long max = s->size_limit ? s->size_limit
+                                           : cfg->limits.max_message_size;
+
+    tx->spool = spool_new(cfg->limits.spool_memory, cfg->spool_dir);
+    tx->scanned = evbuffer_new();
+    if (!tx->spool || !tx->scanned)
+        abort();
+    datascan_init(&tx->ds, cfg->bare_newline == BARE_NEWLINE_NORMALIZE,
+                  cfg->limits.max_text_line, (size_t)max);
+    s->state = S_DATA;
+    reply_local(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void ignore_reply(struct session *s, struct smtp_reply *r,
+                         struct slot *slot, unsigned txid, const char *data)
+{
+}
+
+/* The backend holds MAIL and RCPTs for a message we refused: reset it. */
+static void backend_reset(struct session *s)
+{
+    if (!s->be || !s->be_ready || s->be_lost)
+        return;
+    backend_write(s, "RSET\r\n", 6);
+    expect_push(s, ignore_reply, NULL, 0, s->cfg->timeouts.backend_reply);
+}
+
+static const char *outcome_of(int code)
+{
+    return code < 400 ? "sent" : code < 500 ? "tempfail" : "refused";
+}
+
+/* The transaction is over: back to commands (or goodbye when draining). */
+static void data_finished(struct session *s)
+{
+    s->state = S_COMMAND;
+    s->eom_slot = NULL;
+    if (s->draining)
+        reply_close(s, "421 4.3.2 %s Service shutting down",
+                    s->cfg->hostname);
+}
+
+/* Warden answers the final dot itself (refusal, failure). */
+static void finish_local(struct session *s, const char *reply, bool reset)
+{
+    char line[512];
+    int code = atoi(reply);
+
+    snprintf(line, sizeof(line), "%s\r\n", reply);
+    if (reset)
+        backend_reset(s);
+    tx_end(s, outcome_of(code), reply);
+    slot_fill(s, s->eom_slot, line, strlen(line));
+    data_finished(s);
+}
+
+static void refuse_message(struct session *s, unsigned why)
+{
+    char reply[160];
+
+    if (why & DS_TOO_BIG)
+        snprintf(reply, sizeof(reply),
+                 "552 5.3.4 Error: message file too big");
+    else if (why & DS_LONG_LINE)
+        snprintf(reply, sizeof(reply),
+                 "552 5.3.4 Error: message line longer than %zu octets",
+                 s->cfg->limits.max_text_line);
+    else if (why & DS_BARE_LF)
+        snprintf(reply, sizeof(reply), "550 5.5.2 Error: bare <LF> received");
+    else if (why & DS_BARE_CR)
+        snprintf(reply, sizeof(reply), "550 5.5.2 Error: bare <CR> received");
+    else
+        snprintf(reply, sizeof(reply),
+                 "550 5.6.0 Error: NUL character in message");
+    log_info("session=%s reject: END-OF-MESSAGE from [%s]: %s; from=<%s>",
+             s->id, s->client_ip, reply, s->tx->sender);
+    finish_local(s, reply, true);
+}
+
+static void eom_verdict(struct session *s)
+{
+    struct tx *tx = s->tx;
+    struct verdict *v = &tx->eom;
+    char reply[VERDICT_TEXT_MAX + 32];
+
+    if (s->be_lost) {
+        finish_local(s, "451 4.4.2 Error: backend connection lost", false);
+        return;
+    }
+    if (v->action != VERDICT_ACCEPT) {
+        snprintf(reply, sizeof(reply), "%d %s%s%s", v->code, v->enh,
+                 v->enh[0] ? " " : "", v->text);
+        log_info("session=%s reject: END-OF-MESSAGE from [%s]: %s; "
+                 "from=<%s> check=%s",
+                 s->id, s->client_ip, reply, tx->sender, v->check);
+        if (v->disconnect)
+            s->eom_slot->close_after = true;
+        finish_local(s, reply, true);
+        return;
+    }
+    backend_write(s, "DATA\r\n", 6);
+    expect_push(s, data354_reply, NULL, tx->id, s->cfg->timeouts.backend_reply);
+}
+
+static void eom_done(void *arg, struct verdict *v)
+{
+    struct session *s = arg;
+
+    s->engine_wait = false;
+    eom_verdict(s);
+    session_resume(s);
+}
+
+/* The client's final dot. */
+static void end_of_message(struct session *s)
+{
+    struct tx *tx = s->tx;
+    unsigned refuse = datascan_refusal(&tx->ds);
+
+    s->state = S_EOM;
+    s->eom_slot = slot_new(s);
+    if (s->be_lost) {
+        finish_local(s, "451 4.4.2 Error: backend connection lost", false);
+        return;
+    }
+    if (refuse) {
+        refuse_message(s, refuse);
+        return;
+    }
+    if (tx->spool_error) {
+        finish_local(s, "451 4.3.0 Error: local error, try again later",
+                     true);
+        return;
+    }
+    ctx_refresh(s);
+    s->ctx.message = tx->spool;
+    s->ctx.message_size = spool_size(tx->spool);
+    if (engine_run(s->es, CP_EOM, &s->ctx, &tx->eom, eom_done, s) ==
+        ENGINE_PENDING) {
+        s->engine_wait = true;
+        return;
+    }
+    eom_verdict(s);
+}
+
+void data_input(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->cbev);
+    struct tx *tx = s->tx;
+
+    while (evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        bool done;
+
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t used = datascan_feed(&tx->ds, v.iov_base, v.iov_len,
+                                    tx->scanned, &done);
+        evbuffer_drain(in, used);
+        if (evbuffer_get_length(tx->scanned) > 0 && !tx->spool_error &&
+            spool_append(tx->spool, tx->scanned) < 0)
+            tx->spool_error = true;
+        evbuffer_drain(tx->scanned, evbuffer_get_length(tx->scanned));
+        if (done) {
+            end_of_message(s);
+            return;
+        }
+    }
+}
+
+/* Move the message into the backend's output, a bounded chunk at a time. */
+static void stream_message(struct session *s)
+{
+    struct tx *tx = s->tx;
+    struct evbuffer *out = backend_output(s->be);
+
+    while (evbuffer_get_length(out) < STREAM_HIGH_WATER) {
+        ssize_t n = spool_read(tx->spool, out, STREAM_CHUNK);
+        if (n < 0) {
+            /* Half a message went out: only dropping the connection keeps
+             * the backend from taking it. */
+            s->be_lost = true;
+            backend_kill(s->be);
+            finish_local(s, "451 4.3.0 Error: local error, try again later",
+                         false);
+            return;
+        }
+        if (n == 0) {
+            evbuffer_add(out, ".\r\n", 3);
+            tx->streaming = false;
+            expect_push(s, final_reply, NULL, tx->id,
+                        s->cfg->timeouts.data_done);
+            return;
+        }
+    }
+    backend_notify_drain(s->be, STREAM_CHUNK);
+}
+
+void data_drained(struct session *s)
+{
+    if (s->state == S_EOM && s->tx && s->tx->streaming)
+        stream_message(s);
+}
+
+static void data354_reply(struct session *s, struct smtp_reply *r,
+                          struct slot *slot, unsigned txid, const char *data)
+{
+    struct tx *tx = s->tx;
+    char last[256];
+
+    if (!tx || tx->id != txid || s->state != S_EOM)
+        return;
+    if (r->code != 354) {
+        smtp_reply_last(r, last, sizeof(last));
+        backend_reset(s);
+        tx_end(s, outcome_of(r->code), last);
+        relay_fill(s, s->eom_slot, r);
+        data_finished(s);
+        return;
+    }
+    tx->data_sent = true;
+    tx->streaming = true;
+    for (size_t i = 0; i < tx->eom.headers.n; i++)
+        evbuffer_add_printf(backend_output(s->be), "%s\r\n",
+                            tx->eom.headers.v[i]);
+    stream_message(s);
+}
+
+static void final_reply(struct session *s, struct smtp_reply *r,
+                        struct slot *slot, unsigned txid, const char *data)
+{
+    char last[256];
+
+    if (!s->tx || s->tx->id != txid || s->state != S_EOM)
+        return;
+    tx_end(s, outcome_of(r->code), smtp_reply_last(r, last, sizeof(last)));
+    relay_fill(s, s->eom_slot, r);
+    data_finished(s);
+}
+
+void data_backend_lost(struct session *s)
+{
+    if (s->state != S_EOM || !s->eom_slot || s->engine_wait || !s->tx)
+        return;
+    finish_local(s, "451 4.4.2 Error: backend connection lost", false);
+}
