@@ -15,7 +15,10 @@ struct errors {
     size_t n, cap;
 };
 
-/* Append "file:line: reason"; line 0 means "file: reason". */
+/*
+ * Append "file:line: reason"; line 0 means "file: reason" and a NULL file
+ * means the reason alone (it already names its file).
+ */
 void errors_add(struct errors *e, const char *file, unsigned line,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void errors_print(const struct errors *e, FILE *out);

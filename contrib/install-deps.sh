@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install what Warden needs to build, test and benchmark on Debian 12.
+# Safe to run again; uses sudo when not root.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+packages=(
+    # build
+    build-essential cmake pkg-config
+    libevent-dev      # event loop, bufferevents, OpenSSL filter, evdns
+    libyaml-dev       # config and policy files
+    libssl-dev        # STARTTLS / implicit TLS
+    # tests
+    libcmocka-dev     # C unit tests
+    python3 python3-pytest  # functional tests (Debian's python3)
+    postfix           # real backend in tests; smtp-source/smtp-sink for the benchmark
+    openssl           # test certificates, s_client
+    swaks             # sending test mail by hand (README quickstart)
+    # benchmark
+    haproxy           # the pure TCP relay baseline
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: everything is installed"
+    exit 0
+fi
+
+# Postfix must install without taking over this machine's mail setup.
+echo "postfix postfix/main_mailer_type select No configuration" \
+    | $SUDO debconf-set-selections
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
