@@ -746,6 +746,8 @@ static void be_failed(void *arg, const char *why)
             reply_local(s, "220 %s ESMTP", s->cfg->hostname);
         } else {
             s->state = S_COMMAND;
+            snprintf(s->close_reason, sizeof(s->close_reason),
+                     "backend unavailable");
             reply_close(s,
                         "421 4.3.2 %s Service temporarily unavailable, "
                         "try again later",
@@ -755,6 +757,7 @@ static void be_failed(void *arg, const char *why)
         return;
     }
     s->be_lost = true;
+    snprintf(s->close_reason, sizeof(s->close_reason), "backend lost");
     /* Every reply still owed: a temporary failure, never a success. */
     while ((e = expect_pop(s))) {
         expect_abandon(s, e);
