@@ -136,9 +136,11 @@ void reply_error(struct session *s, const char *fmt, ...)
     va_start(ap, fmt);
     slot_vfill(s, slot_new(s), false, fmt, ap);
     va_end(ap);
-    if (++s->errors >= s->cfg->limits.max_errors)
+    if (++s->errors >= s->cfg->limits.max_errors) {
+        snprintf(s->close_reason, sizeof(s->close_reason), "too many errors");
         reply_close(s, "421 4.7.0 %s Error: too many errors",
                     s->cfg->hostname);
+    }
 }
 
 void reply_verdict(struct session *s, const struct verdict *v)
