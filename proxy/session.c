@@ -91,6 +91,11 @@ void slot_fill(struct session *s, struct slot *sl, const char *text,
     flush_replies(s);
 }
 
+void slot_fill_str(struct session *s, struct slot *sl, const char *text)
+{
+    slot_fill(s, sl, text, strlen(text));
+}
+
 void relay_fill(struct session *s, struct slot *slot,
                 const struct smtp_reply *r)
 {
@@ -324,6 +329,9 @@ static void session_free(struct session *s)
     free(s->cur.line);
     free(s->helo);
     free(s->helo_pending);
+    free(s->held);
+    for (size_t i = 0; i < XCLIENT_MAX_LINES - 1; i++)
+        free(s->xclient_rest[i]);
     free(s->greeting);
     free(s->auth_user);
     if (s->auth_first) {
@@ -466,6 +474,8 @@ static void process_input(struct session *s)
         default:
             break;
         }
+        if (s->xclient_pending)
+            return; /* nothing may overtake XCLIENT (RFC 2920 sync) */
         if (s->barrier && s->qlen > 0)
             return;
         s->barrier = false;

@@ -246,10 +246,9 @@ void expect_abandon(struct session *s, struct expect *e)
     if (!e->slot)
         return;
     if (e->fn == quit_reply)
-        slot_fill(s, e->slot, "221 2.0.0 Bye\r\n", 15);
+        slot_fill_str(s, e->slot, "221 2.0.0 Bye\r\n");
     else
-        slot_fill(s, e->slot, "451 4.4.2 Error: backend connection lost\r\n",
-                  41);
+        slot_fill_str(s, e->slot, "451 4.4.2 Error: backend connection lost\r\n");
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -439,8 +438,7 @@ static bool send_xclient(struct session *s, struct slot *slot)
                 "list Warden in its smtpd_authorized_xclient_hosts",
                 s->id, backend_peer(s->be));
         slot->close_after = true;
-        slot_fill(s, slot, "421 4.3.0 Error: mail service unavailable\r\n",
-                  42);
+        slot_fill_str(s, slot, "421 4.3.0 Error: mail service unavailable\r\n");
         return false;
     }
     if (v == VERB_HELO || v == VERB_EHLO) {
@@ -450,10 +448,15 @@ static bool send_xclient(struct session *s, struct slot *slot)
     }
     info.login = s->auth_user;
     n = xclient_build(s->caps.xclient, &info, lines, XCLIENT_MAX_LINES);
+    /* One XCLIENT at a time: each resets the backend's session. */
     for (size_t i = 0; i < n; i++) {
-        backend_write(s, lines[i], strlen(lines[i]));
+        if (i == 0)
+            backend_write(s, lines[i], strlen(lines[i]));
+        else if (!(s->xclient_rest[i - 1] = strdup(lines[i])))
+            abort();
         expect_push(s, xclient_reply, slot, 0, reply_timeout(s));
     }
+    s->xclient_pending = s->xclient_total = (unsigned)n;
     free(helo);
     return true;
 }
@@ -466,7 +469,15 @@ static struct expect *relay(struct session *s, expect_fn fn, unsigned txid,
 
     if (!send_xclient(s, slot))
         return NULL;
-    backend_write(s, s->cur.line, s->cur.len);
+    if (s->xclient_pending) {
+        /* Postfix resets after XCLIENT and wants its 220 seen first. */
+        s->held = strndup(s->cur.line, s->cur.len);
+        s->held_len = s->cur.len;
+        if (!s->held)
+            abort();
+    } else {
+        backend_write(s, s->cur.line, s->cur.len);
+    }
     return expect_push(s, fn, slot, txid, timeout);
 }
 
@@ -486,14 +497,29 @@ static void xclient_reply(struct session *s, struct smtp_reply *r,
 {
     char last[256];
 
-    if (smtp_reply_class(r) == 2)
+    if (smtp_reply_class(r) == 2) {
+        if (s->xclient_pending == 0)
+            return;
+        s->xclient_pending--;
+        unsigned next = s->xclient_total - s->xclient_pending - 1;
+        if (s->xclient_pending > 0 && s->xclient_rest[next]) {
+            backend_write(s, s->xclient_rest[next],
+                          strlen(s->xclient_rest[next]));
+            free(s->xclient_rest[next]);
+            s->xclient_rest[next] = NULL;
+        } else if (s->xclient_pending == 0 && s->held) {
+            backend_write(s, s->held, s->held_len);
+            free(s->held);
+            s->held = NULL;
+        }
         return;
+    }
     log_err("session=%s backend %s refused XCLIENT: %s (is Warden in its "
             "smtpd_authorized_xclient_hosts?)",
             s->id, backend_peer(s->be),
             smtp_reply_last(r, last, sizeof(last)));
     slot->close_after = true;
-    slot_fill(s, slot, "421 4.3.0 Error: mail service unavailable\r\n", 42);
+    slot_fill_str(s, slot, "421 4.3.0 Error: mail service unavailable\r\n");
     session_close(s, "backend refused XCLIENT");
 }
 

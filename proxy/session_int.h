@@ -126,6 +126,11 @@ struct session {
     bool be_deferred;                /* unavailable, defer mode: answer 451 */
     struct smtp_caps caps;           /* backend's, from the latest EHLO */
     bool xclient_sent;
+    unsigned xclient_pending;        /* XCLIENT replies still to come */
+    unsigned xclient_total;
+    char *xclient_rest[XCLIENT_MAX_LINES - 1]; /* sent after each 220 */
+    char *held;                      /* command held until XCLIENT's 220 */
+    size_t held_len;
 
     char *greeting;                  /* backend's, until we may greet */
     size_t greeting_len;
@@ -178,6 +183,7 @@ struct session {
 struct slot *slot_new(struct session *s);
 void slot_fill(struct session *s, struct slot *sl, const char *text,
                size_t len);
+void slot_fill_str(struct session *s, struct slot *sl, const char *text);
 void reply_local(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void reply_close(struct session *s, const char *fmt, ...)

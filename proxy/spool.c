@@ -74,6 +74,8 @@ static int spill(struct spool *sp)
         return -1;
     }
     unlink(path); /* nothing is left behind, whatever happens next */
+    log_debug("spool: message over %zu bytes, continuing in a file in %s",
+              sp->mem_limit, sp->dir);
     return drain_to_file(sp, sp->mem);
 }
 
