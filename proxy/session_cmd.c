@@ -170,11 +170,12 @@ void tx_end(struct session *s, const char *outcome, const char *reply)
     if (tx->mail_ok) {
         s->ntx++;
         rcpt_list(tx, to, sizeof(to));
-        log_info("session=%s tx=%u client=[%s]:%u helo=<%s> auth=%s "
+        log_info("session=%s tx=%u client=[%s]:%u helo=<%s> tls=%s auth=%s "
                  "from=<%s> to=%s nrcpt=%zu refused_rcpt=%u size=%zu "
                  "check=%s result=%s reply=\"%s\" delay=%.3fs",
                  s->id, tx->id, s->client_ip, netaddr_port(&s->client),
                  log_sanitize(s->helo ? s->helo : "", helo, sizeof(helo)),
+                 s->tls ? s->tls_desc : "no",
                  s->auth_user ? log_sanitize(s->auth_user, user, sizeof(user))
                               : "-",
                  log_sanitize(tx->sender, from, sizeof(from)), to[0] ? to : "-",

@@ -172,7 +172,7 @@ def test_logs_one_line_per_connection_and_transaction(warden_factory,
     c.sendmail("a@example.com", ["b@example.net"], b"Subject: l\r\n\r\nx\r\n")
     c.cmd("QUIT", expect=221)
     tx = w.wait_log(r"tx=1 client=\[127\.0\.0\.1\]:\d+ helo=<logger\.test> "
-                    r"auth=- from=<a@example\.com> to=<b@example\.net> "
+                    r"tls=no auth=- from=<a@example\.com> to=<b@example\.net> "
                     r"nrcpt=1 refused_rcpt=0 size=\d+ check=- result=sent "
                     r'reply="250 2\.0\.0 Ok: queued as TEST" delay=')
     w.wait_log(r"disconnect client=\[127\.0\.0\.1\]:\d+ listener=smtp "
