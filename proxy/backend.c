@@ -12,12 +12,11 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 
 #include "config.h"
+#include "conn.h"
 #include "log.h"
 #include "proxyproto.h"
 #include "runtime.h"
@@ -37,7 +36,7 @@ enum backend_state {
 struct backend {
     struct event_base *base;
     struct runtime *rt;
-    struct bufferevent *bev;
+    struct conn *conn;
     const struct backend_ops *ops;
     void *arg;
     enum backend_state state;
@@ -53,16 +52,16 @@ struct backend {
     bool drain_wanted;
 };
 
-static void be_read(struct bufferevent *bev, void *arg);
-static void be_write(struct bufferevent *bev, void *arg);
-static void be_event(struct bufferevent *bev, short what, void *arg);
+static void be_read(void *arg);
+static void be_write(void *arg);
+static void be_event(void *arg, short what);
 static void be_connect_next(struct backend *b, const char *why);
 
-static struct timeval ms_tv(unsigned ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    return tv;
-}
+static const struct conn_ops backend_conn_ops = {
+    .read = be_read,
+    .write = be_write,
+    .event = be_event,
+};
 
 static const struct config *cfg_of(const struct backend *b)
 {
@@ -71,8 +70,8 @@ static const struct config *cfg_of(const struct backend *b)
 
 static void set_read_timeout(struct backend *b, unsigned ms)
 {
-    struct timeval tv = ms_tv(ms);
-    bufferevent_set_timeouts(b->bev, ms ? &tv : NULL, NULL);
+    /* Writes are bounded by the same timeout as the reply they await. */
+    conn_set_timeouts(b->conn, ms, cfg_of(b)->timeouts.backend_reply);
 }
 
 /* The end of this backend: report once, then stay silent. */
@@ -89,15 +88,15 @@ static void be_fail(struct backend *b, const char *fmt, ...)
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     b->state = BE_DEAD;
-    if (b->bev)
-        bufferevent_disable(b->bev, EV_READ | EV_WRITE);
+    if (b->conn)
+        conn_read_enable(b->conn, false);
     b->ops->failed(b->arg, why);
 }
 
-static void nodelay(struct bufferevent *bev)
+static void nodelay(struct conn *c)
 {
     int one = 1;
-    evutil_socket_t fd = bufferevent_getfd(bev);
+    evutil_socket_t fd = conn_fd(c);
 
     if (fd >= 0)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -113,7 +112,7 @@ static void send_proxy_header(struct backend *b)
         return;
     n = proxyproto_build(id == IDENTITY_PROXY_V1 ? 1 : 2, &b->client,
                          &b->local, hdr, sizeof(hdr));
-    bufferevent_write(b->bev, hdr, n);
+    conn_write(b->conn, hdr, n);
 }
 
 /* Warden's own EHLO is needed to see XCLIENT and STARTTLS. */
@@ -129,7 +128,7 @@ static void send_ehlo(struct backend *b, enum backend_state next)
     const char *name = cfg->backend.helo_name ? cfg->backend.helo_name
                                               : cfg->hostname;
 
-    evbuffer_add_printf(bufferevent_get_output(b->bev), "EHLO %s\r\n", name);
+    evbuffer_add_printf(conn_output(b->conn), "EHLO %s\r\n", name);
     b->state = next;
     set_read_timeout(b, cfg->timeouts.backend_reply);
 }
@@ -145,27 +144,19 @@ static void become_ready(struct backend *b)
 static void start_tls(struct backend *b)
 {
     SSL *ssl = tls_backend_ssl_new(b->rt->backend_tls, cfg_of(b));
-    struct bufferevent *tls_bev;
 
     if (!ssl) {
         be_fail(b, "backend TLS: %s", "cannot create SSL");
         return;
     }
-    /* Nothing the backend sent before the handshake may be trusted. */
-    evbuffer_drain(bufferevent_get_input(b->bev),
-                   evbuffer_get_length(bufferevent_get_input(b->bev)));
-    tls_bev = bufferevent_openssl_filter_new(b->base, b->bev, ssl,
-                                             BUFFEREVENT_SSL_CONNECTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
-    if (!tls_bev) {
+    /* conn_start_tls discards anything the backend sent before the
+     * handshake: it may not be trusted. */
+    if (conn_start_tls(b->conn, ssl, false) != 0) {
         SSL_free(ssl);
-        be_fail(b, "backend TLS: %s", "cannot create filter");
+        be_fail(b, "backend TLS: %s", "cannot start");
         return;
     }
-    b->bev = tls_bev;
     b->state = BE_HANDSHAKE;
-    bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
-    bufferevent_enable(b->bev, EV_READ | EV_WRITE);
     set_read_timeout(b, cfg_of(b)->timeouts.tls_handshake);
 }
 
@@ -187,7 +178,7 @@ static void on_ehlo_reply(struct backend *b, struct smtp_reply *r)
     b->has_caps = true;
     if (b->state == BE_EHLO && tls != BACKEND_TLS_NONE) {
         if (b->caps.starttls) {
-            bufferevent_write(b->bev, "STARTTLS\r\n", 10);
+            conn_write(b->conn, "STARTTLS\r\n", 10);
             b->state = BE_STARTTLS;
             return;
         }
@@ -235,10 +226,10 @@ static void on_reply(struct backend *b, struct smtp_reply *r)
     smtp_reply_reset(r);
 }
 
-static void be_read(struct bufferevent *bev, void *arg)
+static void be_read(void *arg)
 {
     struct backend *b = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = conn_input(b->conn);
 
     while (b->state != BE_DEAD && b->state != BE_HANDSHAKE) {
         size_t len;
@@ -260,13 +251,13 @@ static void be_read(struct bufferevent *bev, void *arg)
     }
 }
 
-static void be_write(struct bufferevent *bev, void *arg)
+static void be_write(void *arg)
 {
     struct backend *b = arg;
 
     if (b->drain_wanted && b->state == BE_READY) {
         b->drain_wanted = false;
-        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        conn_set_write_low(b->conn, 0);
         b->ops->drained(b->arg);
     }
 }
@@ -275,15 +266,13 @@ static void on_connected(struct backend *b)
 {
     const struct config *cfg = cfg_of(b);
 
-    nodelay(b->bev);
-    bufferevent_set_timeouts(b->bev, NULL, NULL);
+    nodelay(b->conn);
     send_proxy_header(b);
     b->state = BE_GREETING;
     set_read_timeout(b, cfg->timeouts.backend_greeting);
-    bufferevent_enable(b->bev, EV_READ);
 }
 
-static void be_event(struct bufferevent *bev, short what, void *arg)
+static void be_event(void *arg, short what)
 {
     struct backend *b = arg;
     char reason[128];
@@ -301,12 +290,12 @@ static void be_event(struct bufferevent *bev, short what, void *arg)
         snprintf(reason, sizeof(reason), "timeout");
     else if (what & BEV_EVENT_EOF)
         snprintf(reason, sizeof(reason), "connection closed by backend");
-    else if (b->state == BE_HANDSHAKE && bufferevent_get_openssl_error(bev))
-        ERR_error_string_n(bufferevent_get_openssl_error(bev), reason,
-                           sizeof(reason));
+    else if (b->state == BE_HANDSHAKE && conn_tls_error(b->conn))
+        ERR_error_string_n(conn_tls_error(b->conn), reason, sizeof(reason));
+    else if (b->state == BE_HANDSHAKE)
+        snprintf(reason, sizeof(reason), "TLS handshake failed");
     else
-        snprintf(reason, sizeof(reason), "%s",
-                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        snprintf(reason, sizeof(reason), "%s", strerror(conn_errno(b->conn)));
     if (b->state == BE_CONNECTING ||
         (b->state == BE_GREETING && b->greeting.nlines == 0 &&
          b->pending.nlines == 0)) {
@@ -320,17 +309,13 @@ static int connect_addr(struct backend *b)
 {
     const struct backend_conf *bc = &cfg_of(b)->backend;
     const struct netaddr *a = &bc->addrs[b->addr_index];
-    struct timeval tv = ms_tv(cfg_of(b)->timeouts.backend_connect);
 
     netaddr_str(a, b->peer, sizeof(b->peer));
-    b->bev = bufferevent_socket_new(b->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!b->bev)
-        return -1;
-    bufferevent_setcb(b->bev, be_read, be_write, be_event, b);
-    bufferevent_set_timeouts(b->bev, &tv, &tv);
     b->state = BE_CONNECTING;
-    return bufferevent_socket_connect(b->bev, (const struct sockaddr *)&a->ss,
-                                      (int)a->len);
+    b->conn = conn_connect(b->base, (const struct sockaddr *)&a->ss, a->len,
+                           cfg_of(b)->timeouts.backend_connect,
+                           &backend_conn_ops, b);
+    return b->conn ? 0 : -1;
 }
 
 /* Try the next configured address, or give up with the last reason. */
@@ -338,10 +323,10 @@ static void be_connect_next(struct backend *b, const char *why)
 {
     const struct backend_conf *bc = &cfg_of(b)->backend;
 
-    if (b->bev) {
+    if (b->conn) {
         log_warn("session=%s backend %s: %s", b->session_id, b->peer, why);
-        bufferevent_free(b->bev);
-        b->bev = NULL;
+        conn_free(b->conn);
+        b->conn = NULL;
         b->addr_index++;
     }
     smtp_reply_reset(&b->pending);
@@ -350,9 +335,8 @@ static void be_connect_next(struct backend *b, const char *why)
             return;
         log_warn("session=%s backend %s: %s", b->session_id, b->peer,
                  strerror(errno));
-        if (b->bev)
-            bufferevent_free(b->bev);
-        b->bev = NULL;
+        conn_free(b->conn);
+        b->conn = NULL;
         b->addr_index++;
     }
     be_fail(b, "backend unavailable: %s", why);
@@ -381,8 +365,7 @@ void backend_free(struct backend *b)
 {
     if (!b)
         return;
-    if (b->bev)
-        bufferevent_free(b->bev);
+    conn_free(b->conn);
     smtp_reply_reset(&b->pending);
     smtp_reply_reset(&b->greeting);
     runtime_unref(b->rt);
@@ -392,20 +375,19 @@ void backend_free(struct backend *b)
 void backend_kill(struct backend *b)
 {
     b->state = BE_DEAD;
-    if (b->bev)
-        bufferevent_free(b->bev);
-    b->bev = NULL;
+    conn_free(b->conn);
+    b->conn = NULL;
 }
 
 void backend_send(struct backend *b, const void *data, size_t len)
 {
     if (b->state == BE_READY)
-        bufferevent_write(b->bev, data, len);
+        conn_write(b->conn, data, len);
 }
 
 struct evbuffer *backend_output(struct backend *b)
 {
-    return bufferevent_get_output(b->bev);
+    return conn_output(b->conn);
 }
 
 void backend_expect_reply(struct backend *b, unsigned ms)
@@ -419,8 +401,8 @@ void backend_notify_drain(struct backend *b, size_t lowmark)
     if (b->state != BE_READY)
         return;
     b->drain_wanted = true;
-    bufferevent_setwatermark(b->bev, EV_WRITE, lowmark, 0);
-    if (evbuffer_get_length(bufferevent_get_output(b->bev)) <= lowmark) {
+    conn_set_write_low(b->conn, lowmark);
+    if (evbuffer_get_length(conn_output(b->conn)) <= lowmark) {
         b->drain_wanted = false;
         b->ops->drained(b->arg);
     }

@@ -14,14 +14,13 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "backend.h"
 #include "config.h"
+#include "conn.h"
 #include "dns.h"
 #include "log.h"
 #include "proxyproto.h"
@@ -37,9 +36,9 @@
 /* libevent stops reading the socket when this much input is buffered. */
 #define INPUT_HIGH_WATER (256 * 1024)
 
-static void client_read(struct bufferevent *bev, void *arg);
-static void client_write(struct bufferevent *bev, void *arg);
-static void client_event(struct bufferevent *bev, short what, void *arg);
+static void client_read(void *arg);
+static void client_write(void *arg);
+static void client_event(void *arg, short what);
 static void connect_stage(struct session *s);
 static void process_input(struct session *s);
 
@@ -52,12 +51,6 @@ unsigned long long ms_since(const struct timeval *t)
     gettimeofday(&now, NULL);
     return (unsigned long long)(now.tv_sec - t->tv_sec) * 1000 +
            (unsigned long long)((now.tv_usec - t->tv_usec) / 1000);
-}
-
-static struct timeval ms_tv(unsigned ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    return tv;
 }
 
 /* ---- the reply queue ------------------------------------------------- */
@@ -165,7 +158,7 @@ void flush_replies(struct session *s)
         bool close = sl->close_after;
 
         if (s->state != S_CLOSING)
-            bufferevent_write(s->cbev, sl->text, sl->len);
+            conn_write(s->cc, sl->text, sl->len);
         s->qhead = sl->next;
         if (!s->qhead)
             s->qtail = NULL;
@@ -234,19 +227,14 @@ void backend_write(struct session *s, const char *data, size_t len)
 void update_timeouts(struct session *s)
 {
     const struct timeouts_conf *t = &s->cfg->timeouts;
-    struct timeval rd, wr = ms_tv(t->command);
+    unsigned rd;
     bool waiting = s->qlen > 0 || s->engine_wait || s->state == S_EOM ||
                    s->state == S_CONNECT || s->state == S_CLOSING;
 
-    if (!s->cbev)
+    if (!s->cc)
         return;
-    if (s->state == S_PROXY_HEADER)
-        rd = ms_tv(t->command);
-    else if (s->state == S_DATA)
-        rd = ms_tv(t->data);
-    else
-        rd = ms_tv(t->command);
-    bufferevent_set_timeouts(s->cbev, waiting ? NULL : &rd, &wr);
+    rd = s->state == S_DATA ? t->data : t->command;
+    conn_set_timeouts(s->cc, waiting ? 0 : rd, t->command);
 }
 
 /* ---- engine context -------------------------------------------------- */
@@ -322,8 +310,7 @@ static void session_free(struct session *s)
     engine_session_free(s->es);
     verdict_clear(&s->verdict);
     free_queues(s);
-    if (s->cbev)
-        bufferevent_free(s->cbev);
+    conn_free(s->cc);
     if (s->ev_free)
         event_free(s->ev_free);
     free(s->cur.line);
@@ -366,12 +353,11 @@ void session_close(struct session *s, const char *reason)
     if (s->state == S_CLOSING)
         return;
     s->state = S_CLOSING;
-    if (!s->cbev ||
-        evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0) {
+    if (!s->cc || evbuffer_get_length(conn_output(s->cc)) == 0) {
         schedule_free(s);
         return;
     }
-    bufferevent_disable(s->cbev, EV_READ);
+    conn_read_enable(s->cc, false);
     update_timeouts(s); /* the write timeout bounds a client that never reads */
 }
 
@@ -409,14 +395,14 @@ void session_resume(struct session *s)
 
 static bool output_full(struct session *s)
 {
-    return evbuffer_get_length(bufferevent_get_output(s->cbev)) >
+    return evbuffer_get_length(conn_output(s->cc)) >
            OUTPUT_HIGH_WATER;
 }
 
 /* Returns true when it made progress. */
 static bool proxy_header_input(struct session *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->cbev);
+    struct evbuffer *in = conn_input(s->cc);
     size_t avail = evbuffer_get_length(in);
     size_t n = avail < PROXYPROTO_MAX_HEADER ? avail : PROXYPROTO_MAX_HEADER;
     const unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)n);
@@ -481,21 +467,21 @@ static void process_input(struct session *s)
         s->barrier = false;
         if (s->qlen >= s->cfg->limits.max_pipeline)
             return;
-        if (evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
+        if (evbuffer_get_length(conn_input(s->cc)) == 0)
             return;
         if (!cmd_dispatch(s))
             return; /* waiting: more input, or earlier replies */
     }
 }
 
-/* ---- client bufferevent ---------------------------------------------- */
+/* ---- client connection ----------------------------------------------- */
 
-static void client_read(struct bufferevent *bev, void *arg)
+static void client_read(void *arg)
 {
     session_resume(arg);
 }
 
-static void client_write(struct bufferevent *bev, void *arg)
+static void client_write(void *arg)
 {
     struct session *s = arg;
 
@@ -508,14 +494,14 @@ static void client_write(struct bufferevent *bev, void *arg)
 
 static void on_tls_ready(struct session *s)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(s->cbev);
+    SSL *ssl = conn_ssl(s->cc);
 
     s->tls = true;
     tls_describe(ssl, s->tls_desc, sizeof(s->tls_desc));
     log_debug("session=%s TLS established: %s", s->id, s->tls_desc);
 }
 
-static void client_event(struct bufferevent *bev, short what, void *arg)
+static void client_event(void *arg, short what)
 {
     struct session *s = arg;
 
@@ -542,7 +528,7 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_ERROR) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
+        unsigned long e = conn_tls_error(s->cc);
         char buf[160];
         if (e) {
             ERR_error_string_n(e, buf, sizeof(buf));
@@ -556,32 +542,25 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
     schedule_free(s);
 }
 
-static void setup_client_bev(struct session *s)
-{
-    bufferevent_setcb(s->cbev, client_read, client_write, client_event, s);
-    bufferevent_setwatermark(s->cbev, EV_READ, 0, INPUT_HIGH_WATER);
-    bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
-}
+static const struct conn_ops client_ops = {
+    .read = client_read,
+    .write = client_write,
+    .event = client_event,
+};
 
-/* Start TLS on the client connection (STARTTLS or implicit after PROXY). */
+/* Start TLS on the client connection (STARTTLS or implicit). */
 bool session_start_tls(struct session *s)
 {
     SSL *ssl = SSL_new(s->rt->server_tls);
-    struct bufferevent *tls_bev;
 
     if (!ssl)
         return false;
-    tls_bev = bufferevent_openssl_filter_new(
-        s->loop->base, s->cbev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-        BEV_OPT_CLOSE_ON_FREE);
-    if (!tls_bev) {
+    if (conn_start_tls(s->cc, ssl, true) != 0) {
         SSL_free(ssl);
         return false;
     }
-    s->cbev = tls_bev;
-    setup_client_bev(s);
-    struct timeval tv = ms_tv(s->cfg->timeouts.tls_handshake);
-    bufferevent_set_timeouts(s->cbev, &tv, &tv);
+    conn_set_timeouts(s->cc, s->cfg->timeouts.tls_handshake,
+                      s->cfg->timeouts.tls_handshake);
     return true;
 }
 
@@ -812,25 +791,16 @@ static void nodelay(evutil_socket_t fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static bool create_client_bev(struct session *s, evutil_socket_t fd)
+static bool create_client_conn(struct session *s, evutil_socket_t fd)
 {
-    struct event_base *base = s->loop->base;
-    bool implicit = s->lc->tls == LISTENER_TLS_IMPLICIT && s->rt->server_tls;
-
-    if (implicit && !s->lc->proxy_protocol) {
-        SSL *ssl = SSL_new(s->rt->server_tls);
-        if (!ssl)
-            return false;
-        s->cbev = bufferevent_openssl_socket_new(
-            base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-        if (!s->cbev)
-            SSL_free(ssl);
-    } else {
-        s->cbev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    }
-    if (!s->cbev)
+    s->cc = conn_new(s->loop->base, fd, &client_ops, s);
+    if (!s->cc)
         return false;
-    setup_client_bev(s);
+    conn_set_read_high(s->cc, INPUT_HIGH_WATER);
+    /* Implicit TLS starts at once, unless a PROXY header comes first. */
+    if (s->lc->tls == LISTENER_TLS_IMPLICIT && s->rt->server_tls &&
+        !s->lc->proxy_protocol)
+        return session_start_tls(s);
     return true;
 }
 
@@ -862,8 +832,8 @@ struct session *session_new(struct loop *lp, struct runtime *rt,
     s->es = engine_session_new(rt->cfg, lp->base);
     verdict_init(&s->verdict);
     loop_session_add(lp, s);
-    if (!s->ev_free || !s->es || !create_client_bev(s, fd)) {
-        if (!s->cbev)
+    if (!s->ev_free || !s->es || !create_client_conn(s, fd)) {
+        if (!s->cc)
             evutil_closesocket(fd);
         log_err("session: out of memory");
         s->state = S_CLOSING;

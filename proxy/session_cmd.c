@@ -13,9 +13,9 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "backend.h"
+#include "conn.h"
 #include "config.h"
 #include "log.h"
 #include "runtime.h"
@@ -354,7 +354,7 @@ static const char *line_problem_text(enum smtp_line_problem p)
  * for earlier replies (CMD_SYNC_BEFORE). */
 bool cmd_dispatch(struct session *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->cbev);
+    struct evbuffer *in = conn_input(s->cc);
     size_t limit = s->state == S_AUTH ? s->cfg->limits.max_auth_line
                                       : s->cfg->limits.max_command_line;
     struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL,
@@ -815,7 +815,7 @@ static bool check_starttls(struct session *s)
  */
 static void proceed_starttls(struct session *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->cbev);
+    struct evbuffer *in = conn_input(s->cc);
     size_t junk = evbuffer_get_length(in);
 
     reply_local(s, "220 2.0.0 Ready to start TLS");

@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "backend.h"
+#include "conn.h"
 #include "config.h"
 #include "log.h"
 #include "session_int.h"
@@ -181,7 +181,7 @@ static void end_of_message(struct session *s)
 
 void data_input(struct session *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->cbev);
+    struct evbuffer *in = conn_input(s->cc);
     struct tx *tx = s->tx;
 
     while (evbuffer_get_length(in) > 0) {

@@ -25,7 +25,7 @@
 #include "smtp_cmd.h"
 #include "xclient.h"
 
-struct bufferevent;
+struct conn;
 struct backend;
 struct dns_lookup;
 struct smtp_reply;
@@ -114,7 +114,7 @@ struct session {
     char id[20];
     enum session_state state;
 
-    struct bufferevent *cbev;        /* client */
+    struct conn *cc;                 /* client */
     struct netaddr client, local;
     char client_ip[NETADDR_STRLEN];
     bool tls;
