@@ -30,15 +30,59 @@ unsigned datascan_refusal(const struct datascan *ds)
     return ds->flags & fatal;
 }
 
-/* Write content, counting it; stop storing once the message is refused. */
-static void emit(struct datascan *ds, struct evbuffer *out, const char *p,
-                 size_t n)
+/*
+ * One feed call. Bytes copied through unchanged are gathered as one span
+ * of the caller's buffer and added to the output at once; only rewritten
+ * bytes (normalize mode, or a "." or CR held over from the previous call)
+ * are added separately. The held bytes' positions are known only within
+ * the call that saw them; NULL means "from an earlier call".
+ */
+struct feed {
+    struct datascan *ds;
+    struct evbuffer *out;
+    const char *span;
+    size_t span_len;
+    const char *dot_ptr;
+    const char *cr_ptr;
+};
+
+static void flush_span(struct feed *f)
+{
+    if (f->span_len)
+        evbuffer_add(f->out, f->span, f->span_len);
+    f->span_len = 0;
+}
+
+/* Count content; false once the message is refused (stop storing). */
+static bool count(struct datascan *ds, size_t n)
 {
     ds->size += n;
     if (ds->max_size && ds->size > ds->max_size)
         ds->flags |= DS_TOO_BIG;
-    if (!datascan_refusal(ds))
-        evbuffer_add(out, p, n);
+    return !datascan_refusal(ds);
+}
+
+/* Content that is n bytes of the input at p, unchanged. */
+static void emit_src(struct feed *f, const char *p, size_t n)
+{
+    if (!count(f->ds, n))
+        return;
+    if (f->span_len && f->span + f->span_len == p) {
+        f->span_len += n;
+        return;
+    }
+    flush_span(f);
+    f->span = p;
+    f->span_len = n;
+}
+
+/* Content Warden writes itself. */
+static void emit_lit(struct feed *f, const char *p, size_t n)
+{
+    if (!count(f->ds, n))
+        return;
+    flush_span(f);
+    evbuffer_add(f->out, p, n);
 }
 
 static void grow_line(struct datascan *ds, size_t n)
@@ -58,68 +102,91 @@ static void new_line(struct datascan *ds, bool real)
     ds->dot_dirty = false;
 }
 
-static void release_dot(struct datascan *ds, struct evbuffer *out)
+static void release_dot(struct feed *f)
 {
-    if (ds->dot_held) {
-        ds->dot_held = false;
-        emit(ds, out, ".", 1);
-    }
+    if (!f->ds->dot_held)
+        return;
+    f->ds->dot_held = false;
+    if (f->dot_ptr)
+        emit_src(f, f->dot_ptr, 1);
+    else
+        emit_lit(f, ".", 1);
 }
 
-/* CRLF. Returns true when it completes the end-of-data line. */
-static bool end_line_real(struct datascan *ds, struct evbuffer *out)
+/* The held CR, as content (strict mode: a stray CR stays in the line). */
+static void release_cr(struct feed *f)
 {
+    if (f->cr_ptr)
+        emit_src(f, f->cr_ptr, 1);
+    else
+        emit_lit(f, "\r", 1);
+}
+
+/* CRLF (lf points at the LF). Returns true when it ends the message. */
+static bool end_line_real(struct feed *f, const char *lf)
+{
+    struct datascan *ds = f->ds;
+
     if (ds->dot_held && !ds->dot_dirty)
         return true;
     if (ds->dot_held)
-        emit(ds, out, "..", 2); /* "." + NUL + CRLF: a lone "." now */
-    emit(ds, out, "\r\n", 2);
+        emit_lit(f, "..", 2); /* "." + NUL + CRLF: a lone "." now */
+    release_cr(f);
+    emit_src(f, lf, 1);
     new_line(ds, true);
     return false;
 }
 
 /* Normalize mode: a stray CR or LF ends the line with a CRLF of ours. */
-static void end_line_stray(struct datascan *ds, struct evbuffer *out)
+static void end_line_stray(struct feed *f)
 {
-    if (ds->dot_held)
-        emit(ds, out, "..", 2); /* would read as a lone "." */
-    emit(ds, out, "\r\n", 2);
-    new_line(ds, false);
+    if (f->ds->dot_held)
+        emit_lit(f, "..", 2); /* would read as a lone "." */
+    emit_lit(f, "\r\n", 2);
+    new_line(f->ds, false);
 }
 
-/* A stray CR or LF in strict mode: flagged, kept as content of the line. */
-static void stray_strict(struct datascan *ds, struct evbuffer *out, char c)
+/* Strict mode: a stray CR, LF or NUL is flagged and kept in the line. */
+static void stray_strict(struct feed *f, const char *p)
 {
-    release_dot(ds, out);
-    ds->first_pending = false;
-    emit(ds, out, &c, 1);
-    grow_line(ds, 1);
+    release_dot(f);
+    f->ds->first_pending = false;
+    if (*p == '\r' && p != f->cr_ptr)
+        emit_lit(f, "\r", 1); /* a CR held over from the previous call */
+    else
+        emit_src(f, p, 1);
+    grow_line(f->ds, 1);
 }
 
-static void content_byte(struct datascan *ds, struct evbuffer *out, char c)
+static void content_byte(struct feed *f, const char *p)
 {
+    struct datascan *ds = f->ds;
+
     grow_line(ds, 1);
     if (ds->first_pending) {
         ds->first_pending = false;
-        if (c == '.') {
+        if (*p == '.') {
             if (ds->real_start && !ds->raw_first_nondot) {
                 ds->dot_held = true; /* maybe the end; decided at CRLF */
+                f->dot_ptr = p;
                 return;
             }
-            emit(ds, out, ".", 1); /* a line that begins with "." now */
+            emit_lit(f, ".", 1); /* a line that begins with "." now */
         }
-        emit(ds, out, &c, 1);
+        emit_src(f, p, 1);
         return;
     }
-    release_dot(ds, out);
-    emit(ds, out, &c, 1);
+    release_dot(f);
+    emit_src(f, p, 1);
 }
 
-static void nul_byte(struct datascan *ds, struct evbuffer *out)
+static void nul_byte(struct feed *f, const char *p)
 {
+    struct datascan *ds = f->ds;
+
     ds->flags |= DS_NUL;
     if (!ds->normalize) {
-        stray_strict(ds, out, '\0');
+        stray_strict(f, p);
         return;
     }
     grow_line(ds, 1);
@@ -129,30 +196,33 @@ static void nul_byte(struct datascan *ds, struct evbuffer *out)
         ds->raw_first_nondot = true;
 }
 
-/* Length of the run of bytes that are not CR, LF or NUL. */
+/* Length of the run of bytes that are not CR, LF or NUL (memchr is
+ * vectorised; a byte loop here was most of Warden's CPU time). */
 static size_t plain_run(const char *p, size_t n)
 {
-    size_t i = 0;
+    const char *hit = memchr(p, '\r', n);
+    size_t lim = hit ? (size_t)(hit - p) : n;
 
-    while (i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0')
-        i++;
-    return i;
+    if ((hit = memchr(p, '\n', lim)))
+        lim = (size_t)(hit - p);
+    if ((hit = memchr(p, '\0', lim)))
+        lim = (size_t)(hit - p);
+    return lim;
 }
 
-size_t datascan_feed(struct datascan *ds, const char *buf, size_t len,
-                     struct evbuffer *out, bool *done)
+static size_t feed(struct feed *f, const char *buf, size_t len, bool *done)
 {
+    struct datascan *ds = f->ds;
     size_t i = 0;
 
-    *done = false;
     while (i < len) {
-        char c = buf[i];
+        const char *p = buf + i;
 
         if (ds->cr_held) {
             ds->cr_held = false;
-            if (c == '\n') {
+            if (*p == '\n') {
                 i++;
-                if (end_line_real(ds, out)) {
+                if (end_line_real(f, p)) {
                     *done = true;
                     return i;
                 }
@@ -160,34 +230,47 @@ size_t datascan_feed(struct datascan *ds, const char *buf, size_t len,
             }
             ds->flags |= DS_BARE_CR;
             if (ds->normalize)
-                end_line_stray(ds, out);
+                end_line_stray(f);
             else
-                stray_strict(ds, out, '\r');
-            continue; /* c is handled on the next turn, CR state cleared */
+                stray_strict(f, f->cr_ptr ? f->cr_ptr : "\r");
+            continue; /* *p is handled on the next turn, CR state cleared */
         }
         if (!ds->first_pending && !ds->dot_held) {
-            size_t run = plain_run(buf + i, len - i);
+            size_t run = plain_run(p, len - i);
             if (run > 0) {
                 grow_line(ds, run);
-                emit(ds, out, buf + i, run);
+                emit_src(f, p, run);
                 i += run;
                 continue;
             }
         }
         i++;
-        if (c == '\r') {
+        if (*p == '\r') {
             ds->cr_held = true;
-        } else if (c == '\n') {
+            f->cr_ptr = p;
+        } else if (*p == '\n') {
             ds->flags |= DS_BARE_LF;
             if (ds->normalize)
-                end_line_stray(ds, out);
+                end_line_stray(f);
             else
-                stray_strict(ds, out, '\n');
-        } else if (c == '\0') {
-            nul_byte(ds, out);
+                stray_strict(f, p);
+        } else if (*p == '\0') {
+            nul_byte(f, p);
         } else {
-            content_byte(ds, out, c);
+            content_byte(f, p);
         }
     }
     return i;
+}
+
+size_t datascan_feed(struct datascan *ds, const char *buf, size_t len,
+                     struct evbuffer *out, bool *done)
+{
+    struct feed f = {.ds = ds, .out = out};
+    size_t used;
+
+    *done = false;
+    used = feed(&f, buf, len, done);
+    flush_span(&f);
+    return used;
 }
