@@ -303,10 +303,8 @@ static struct conn *conn_alloc(struct event_base *base, evutil_socket_t fd,
 struct conn *conn_new(struct event_base *base, evutil_socket_t fd,
                       const struct conn_ops *ops, void *arg)
 {
-    struct conn *c;
+    struct conn *c = conn_alloc(base, fd, ops, arg);
 
-    evutil_make_socket_nonblocking(fd);
-    c = conn_alloc(base, fd, ops, arg);
     if (c)
         update_read_event(c);
     return c;

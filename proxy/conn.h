@@ -34,7 +34,7 @@ struct conn_ops {
     void (*event)(void *arg, short what); /* BEV_EVENT_{CONNECTED,EOF,...} */
 };
 
-/* Take over a connected socket. */
+/* Take over a connected, non-blocking socket. */
 struct conn *conn_new(struct event_base *base, evutil_socket_t fd,
                       const struct conn_ops *ops, void *arg);
 

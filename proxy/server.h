@@ -8,6 +8,7 @@
 #define WARDEN_SERVER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct event_base;
 struct runtime;
@@ -21,6 +22,7 @@ struct loop {
     struct session *sessions;     /* intrusive list via session->next/prev */
     unsigned nsessions;
     bool draining;                /* SIGTERM received */
+    uint64_t id_next;             /* session id counter (0: not seeded) */
 };
 
 void loop_session_add(struct loop *lp, struct session *s);

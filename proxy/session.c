@@ -773,16 +773,28 @@ static const struct backend_ops backend_callbacks = {
 
 /* ---- creation -------------------------------------------------------- */
 
+/*
+ * Session ids only need to be unique and hard to guess across restarts:
+ * a random 64-bit start (one getrandom per loop, not per session) plus a
+ * counter, through a 64-bit mixer, in base 32.
+ */
 static void make_id(struct session *s)
 {
-    static const char digits[] = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-    unsigned char rnd[10];
-    size_t i;
+    static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" /* Crockford */;
+    uint64_t x;
 
-    evutil_secure_rng_get_bytes(rnd, sizeof(rnd));
-    for (i = 0; i < sizeof(rnd) && i + 1 < sizeof(s->id); i++)
-        s->id[i] = digits[rnd[i] % (sizeof(digits) - 1)];
-    s->id[i] = '\0';
+    if (s->loop->id_next == 0)
+        evutil_secure_rng_get_bytes(&s->loop->id_next,
+                                    sizeof(s->loop->id_next));
+    x = s->loop->id_next++;
+    x ^= x >> 33; /* splitmix64 finaliser: consecutive ids look unrelated */
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    for (size_t i = 0; i < 10; i++, x >>= 5)
+        s->id[i] = digits[x & 31];
+    s->id[10] = '\0';
 }
 
 static void nodelay(evutil_socket_t fd)
