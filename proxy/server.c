@@ -169,6 +169,25 @@ static struct runtime *load_runtime(const char *path, struct errors *errs)
     return runtime_new(cfg, errs);
 }
 
+/* Sockets and the resolver are set up once; say so when a reload would
+ * change them, instead of pretending it did. */
+static void warn_restart_only(const struct config *old, const struct config *new)
+{
+    bool same = old->nlisteners == new->nlisteners;
+
+    for (size_t i = 0; same && i < new->nlisteners; i++)
+        same = old->listeners[i].addr.len == new->listeners[i].addr.len &&
+               memcmp(&old->listeners[i].addr.ss, &new->listeners[i].addr.ss,
+                      new->listeners[i].addr.len) == 0;
+    if (!same)
+        log_warn("reload: listen addresses change only after a restart");
+    if (old->dns.nservers != new->dns.nservers ||
+        old->dns.timeout != new->dns.timeout ||
+        memcmp(old->dns.servers, new->dns.servers,
+               sizeof(old->dns.servers)) != 0)
+        log_warn("reload: dns settings change only after a restart");
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct server *srv = arg;
@@ -185,12 +204,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     errors_free(&errs);
-    if (rt->cfg->nlisteners != srv->loop.rt->cfg->nlisteners)
-        log_warn("reload: listener changes take effect after a restart");
+    warn_restart_only(srv->loop.rt->cfg, rt->cfg);
     runtime_unref(srv->loop.rt);
     srv->loop.rt = rt;
     log_setup(&rt->cfg->log);
-    /* The resolver follows the new settings; lookups in flight finish. */
     log_info("reload: ok");
 }
 

@@ -191,11 +191,14 @@ void tx_end(struct session *s, const char *outcome, const char *reply)
 static void log_reject(struct session *s, const char *what, const char *reply,
                        const char *check)
 {
-    char rep[300], line[200];
+    char rep[300], line[200], cmd[200];
+    size_t n = s->cur.line ? s->cur.len - 2 : 0; /* without CRLF */
 
-    log_info("session=%s reject: %s from [%s]: %s; %s check=%s", s->id, what,
-             s->client_ip, log_sanitize(reply, rep, sizeof(rep)),
-             log_sanitize(s->cur.line ? s->cur.line : "", line, sizeof(line)),
+    snprintf(cmd, sizeof(cmd), "%.*s", (int)(n < sizeof(cmd) ? n : 199),
+             s->cur.line ? s->cur.line : "");
+    log_info("session=%s reject: %s from [%s]: %s; command=\"%s\" check=%s",
+             s->id, what, s->client_ip, log_sanitize(reply, rep, sizeof(rep)),
+             log_sanitize(cmd, line, sizeof(line)),
              check ? check : "backend");
 }
 
@@ -350,13 +353,28 @@ static const char *line_problem_text(enum smtp_line_problem p)
     }
 }
 
+/* RFC 4954: SASL responses, and AUTH with an initial response, may be
+ * longer than other commands. */
+static size_t line_limit(const struct session *s, struct evbuffer *in)
+{
+    const struct limits_conf *l = &s->cfg->limits;
+    char head[5];
+
+    if (s->state == S_AUTH)
+        return l->max_auth_line;
+    if (evbuffer_copyout(in, head, 5) == 5 &&
+        strncasecmp(head, "AUTH ", 5) == 0)
+        return l->max_auth_line > l->max_command_line ? l->max_auth_line
+                                                      : l->max_command_line;
+    return l->max_command_line;
+}
+
 /* Read one line and act on it. Returns false when waiting for input or
  * for earlier replies (CMD_SYNC_BEFORE). */
 bool cmd_dispatch(struct session *s)
 {
     struct evbuffer *in = conn_input(s->cc);
-    size_t limit = s->state == S_AUTH ? s->cfg->limits.max_auth_line
-                                      : s->cfg->limits.max_command_line;
+    size_t limit = line_limit(s, in);
     struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL,
                                                   EVBUFFER_EOL_LF);
     size_t total;

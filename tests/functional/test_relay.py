@@ -179,3 +179,30 @@ def test_logs_one_line_per_connection_and_transaction(warden_factory,
                r"helo=<logger\.test> tls=no auth=- commands=\d+ errors=0 "
                r"transactions=1 duration=\S+ reason=quit")
     assert len(re.findall(r" tx=1 ", w.log())) == 1
+
+
+def test_auth_initial_response_may_exceed_512(warden_factory,
+                                              capture_factory):
+    import base64
+    cap = capture_factory(auth_success_user="carol", auth_password="p" * 600)
+    w = warden_factory(backend=cap)
+    c = session(w)
+    c.ehlo()
+    resp = base64.b64encode(b"\0carol\0" + b"p" * 600).decode()
+    line = "AUTH PLAIN " + resp
+    assert len(line) > 512
+    assert c.cmd(line).code == 235
+    w.wait_log(r"authenticated: method=PLAIN user=carol")
+    # an ordinary command that long is still refused
+    assert c.cmd("NOOP " + "x" * 600).raw.startswith(b"500 5.5.2")
+
+
+def test_reject_log_names_command(warden_factory, capture_factory):
+    cap = capture_factory(replies={"RCPT": b"550 5.1.1 unknown user"})
+    w = warden_factory(backend=cap)
+    c = session(w)
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.com>", expect=250)
+    c.cmd("RCPT TO:<x@example.net>", expect=550)
+    w.wait_log(r"reject: RCPT from \[127\.0\.0\.1\]: 550 5\.1\.1 unknown "
+               r"user; from=<a@example\.com> to=<x@example\.net>")
