@@ -17,6 +17,7 @@ packages=(
     # tests
     libcmocka-dev     # C unit tests
     python3 python3-pytest  # functional tests (Debian's python3)
+    python3-dnslib    # a real DNS server on loopback in tests
     postfix           # real backend in tests; smtp-source/smtp-sink for the benchmark
     openssl           # test certificates, s_client
     swaks             # sending test mail by hand (README quickstart)

@@ -89,17 +89,24 @@ static size_t collect(unsigned announced, const struct xclient_info *in,
                                      ? "[TEMPUNAVAIL]"
                                      : "[UNAVAILABLE]");
     }
-    if ((announced & XCLIENT_HELO) && in->helo) {
+    if (announced & XCLIENT_HELO) {
         a[n].name = "HELO";
-        xtext(in->helo, a[n++].value, sizeof(a[0].value));
+        if (in->helo)
+            xtext(in->helo, a[n++].value, sizeof(a[0].value));
+        else
+            strcpy(a[n++].value, "[UNAVAILABLE]");
     }
     if ((announced & XCLIENT_PROTO) && in->proto) {
         a[n].name = "PROTO";
         xtext(in->proto, a[n++].value, sizeof(a[0].value));
     }
-    if ((announced & XCLIENT_LOGIN) && in->login) {
+    if (announced & XCLIENT_LOGIN) {
+        /* Unauthenticated: say so, rather than leave Warden's own. */
         a[n].name = "LOGIN";
-        xtext(in->login, a[n++].value, sizeof(a[0].value));
+        if (in->login)
+            xtext(in->login, a[n++].value, sizeof(a[0].value));
+        else
+            strcpy(a[n++].value, "[UNAVAILABLE]");
     }
     if ((announced & XCLIENT_DESTADDR) && in->local) {
         a[n].name = "DESTADDR";

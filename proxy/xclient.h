@@ -37,9 +37,9 @@ struct xclient_info {
     enum name_status name_status;
     const char *name;           /* verified name when NAME_OK */
     const char *reverse_name;   /* PTR name, unverified; NULL if none */
-    const char *helo;           /* NULL: not sent */
+    const char *helo;           /* NULL: [UNAVAILABLE] */
     const char *proto;          /* "SMTP"/"ESMTP"; NULL: not sent */
-    const char *login;          /* NULL: not sent */
+    const char *login;          /* NULL: [UNAVAILABLE] */
 };
 
 #define XCLIENT_LINE_MAX 512

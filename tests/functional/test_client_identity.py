@@ -31,6 +31,7 @@ def test_xclient_full_set_before_first_command(warden_factory, capture):
     assert a["HELO"] == "client.example"
     assert a["PROTO"] == "ESMTP"
     assert a["NAME"] == "[UNAVAILABLE]"        # resolve_client is off here
+    assert a["LOGIN"] == "[UNAVAILABLE]"     # not authenticated
     assert a["DESTADDR"] == "127.0.0.1"
     assert a["DESTPORT"] == str(w.port)
     assert len(conn.xclient) == 1

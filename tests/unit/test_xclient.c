@@ -29,7 +29,14 @@ static void test_full_set(void **state)
     assert_string_equal(lines[0],
                         "XCLIENT ADDR=192.0.2.7 PORT=40000 "
                         "NAME=mail.client.example HELO=client.example "
-                        "PROTO=ESMTP DESTADDR=198.51.100.1 DESTPORT=25\r\n");
+                        "PROTO=ESMTP LOGIN=[UNAVAILABLE] DESTADDR=198.51.100.1 "
+                        "DESTPORT=25\r\n");
+    in.login = "alice";
+    in.helo = NULL;
+    in.proto = NULL;
+    assert_int_equal(xclient_build(all, &in, lines, XCLIENT_MAX_LINES), 1);
+    assert_non_null(strstr(lines[0], " HELO=[UNAVAILABLE] LOGIN=alice "));
+    assert_null(strstr(lines[0], "PROTO="));
 }
 
 static void test_only_announced_and_ipv6(void **state)
