@@ -382,6 +382,19 @@ void session_shutdown(struct session *s)
 
 /* ---- input processing ------------------------------------------------ */
 
+/* After the client's EOF: is anything it sent still being answered? */
+static bool eof_work_left(struct session *s)
+{
+    if (s->qlen > 0 || s->engine_wait || s->xclient_pending ||
+        s->state == S_CONNECT || s->state == S_EOM)
+        return true;
+    if (s->state == S_DATA || s->state == S_PROXY_HEADER)
+        return false; /* the rest will never come */
+    return evbuffer_search_eol(conn_input(s->cc), NULL, NULL,
+                               EVBUFFER_EOL_LF)
+               .pos >= 0;
+}
+
 void session_resume(struct session *s)
 {
     if (s->in_process || s->free_pending)
@@ -389,8 +402,15 @@ void session_resume(struct session *s)
     s->in_process = true;
     process_input(s);
     s->in_process = false;
-    if (!s->free_pending)
-        update_timeouts(s);
+    if (s->free_pending)
+        return;
+    /* A client that half-closed after its last command still gets the
+     * replies to everything it sent, as from Postfix; then we close. */
+    if (s->client_eof && s->state != S_CLOSING && !eof_work_left(s)) {
+        session_close(s, "client disconnected");
+        return;
+    }
+    update_timeouts(s);
 }
 
 static bool output_full(struct session *s)
@@ -525,6 +545,13 @@ static void client_event(void *arg, short what)
         }
         session_close(s, "timeout");
         schedule_free(s);
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+        s->client_eof = true;
+        snprintf(s->close_reason, sizeof(s->close_reason),
+                 "client disconnected");
+        session_resume(s);
         return;
     }
     if (what & BEV_EVENT_ERROR) {

@@ -173,6 +173,7 @@ struct session {
     unsigned long long size_limit;   /* effective SIZE */
     struct timeval start;
     bool draining;                   /* shutdown: close after this tx */
+    bool client_eof;                 /* the client will send no more */
     bool in_process;
     bool free_pending;
     char close_reason[64];

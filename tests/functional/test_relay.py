@@ -206,3 +206,24 @@ def test_reject_log_names_command(warden_factory, capture_factory):
     c.cmd("RCPT TO:<x@example.net>", expect=550)
     w.wait_log(r"reject: RCPT from \[127\.0\.0\.1\]: 550 5\.1\.1 unknown "
                r"user; from=<a@example\.com> to=<x@example\.net>")
+
+
+def test_half_closed_client_still_gets_replies(warden_factory, capture):
+    """Like `printf ... | nc -N`: the whole dialogue in one write, then the
+    client shuts its sending side; every reply still arrives."""
+    import socket
+    w = warden_factory(backend=capture)
+    s = socket.create_connection(("127.0.0.1", w.port), timeout=10)
+    s.sendall(b"EHLO script.test\r\nMAIL FROM:<a@example.com>\r\n"
+              b"RCPT TO:<b@example.net>\r\nDATA\r\n"
+              b"Subject: nc\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    codes = [l[:3] for l in data.split(b"\r\n") if l[3:4] == b" "]
+    assert codes == [b"220", b"250", b"250", b"250", b"354", b"250", b"221"]
+    assert capture.wait_messages(1)[0] == b"Subject: nc\r\n\r\nhello\r\n"
