@@ -19,6 +19,14 @@ void datascan_init(struct datascan *ds, bool normalize, size_t max_line,
     ds->max_size = max_size;
     ds->real_start = true;
     ds->first_pending = true;
+    ds->dots = true;
+}
+
+void datascan_init_chunked(struct datascan *ds, bool normalize,
+                           size_t max_line, size_t max_size)
+{
+    datascan_init(ds, normalize, max_line, max_size);
+    ds->dots = false;
 }
 
 unsigned datascan_refusal(const struct datascan *ds)
@@ -165,7 +173,7 @@ static void content_byte(struct feed *f, const char *p)
     grow_line(ds, 1);
     if (ds->first_pending) {
         ds->first_pending = false;
-        if (*p == '.') {
+        if (*p == '.' && ds->dots) {
             if (ds->real_start && !ds->raw_first_nondot) {
                 ds->dot_held = true; /* maybe the end; decided at CRLF */
                 f->dot_ptr = p;
@@ -261,6 +269,21 @@ static size_t feed(struct feed *f, const char *buf, size_t len, bool *done)
         }
     }
     return i;
+}
+
+void datascan_finish(struct datascan *ds, struct evbuffer *out)
+{
+    struct feed f = {.ds = ds, .out = out};
+
+    if (ds->cr_held) {
+        ds->cr_held = false;
+        ds->flags |= DS_BARE_CR;
+        if (ds->normalize)
+            end_line_stray(&f);
+        else
+            stray_strict(&f, "\r");
+    }
+    flush_span(&f);
 }
 
 size_t datascan_feed(struct datascan *ds, const char *buf, size_t len,

@@ -14,6 +14,10 @@
  * any line that would read as a lone "."), so the backend can never see an
  * end of data the client did not send.
  *
+ * Chunked mode is for BDAT (RFC 3030): the content is counted by the
+ * client, not ended by a dot, so there is no dot-stuffing and no end
+ * marker; the line policing and limits are the same.
+ *
  * Pure: bytes in, bytes out to an evbuffer; fuzzable without sockets.
  */
 #ifndef WARDEN_DATASCAN_H
@@ -35,6 +39,7 @@ enum datascan_flag {
 struct datascan {
     /* settings */
     bool normalize;
+    bool dots;                /* DATA: dot-stuffing and CRLF.CRLF end */
     size_t max_line;          /* octets including CRLF */
     size_t max_size;          /* content octets; 0: unlimited */
     /* results */
@@ -52,6 +57,13 @@ struct datascan {
 
 void datascan_init(struct datascan *ds, bool normalize, size_t max_line,
                    size_t max_size);
+
+/* BDAT content: no dots, no end marker (see datascan_finish). */
+void datascan_init_chunked(struct datascan *ds, bool normalize,
+                           size_t max_line, size_t max_size);
+
+/* End of BDAT content: settle a CR held at the very end. */
+void datascan_finish(struct datascan *ds, struct evbuffer *out);
 
 /*
  * Scan len bytes. Message content goes to out (the final ".\r\n" does not);

@@ -15,8 +15,9 @@
 #include "xclient.h"
 
 /*
- * Extensions relayed as announced. Everything else is dropped: CHUNKING and
- * BINARYMIME (need BDAT, not relayed yet), BURL, ATRN/TURN, XEXCH50, and
+ * Extensions relayed as announced. Everything else is dropped: CHUNKING
+ * unless the caller relays BDAT, BINARYMIME (BDAT of content that is not
+ * text lines, which Warden polices), BURL, ATRN/TURN, XEXCH50, and
  * any private extension whose commands Warden would answer with 502.
  * REQUIRETLS is dropped too: Warden cannot promise TLS on every hop.
  */
@@ -142,7 +143,8 @@ void ehlo_filter(const struct smtp_reply *backend, const struct ehlo_view *v,
     for (size_t i = 1; i < backend->nlines; i++) {
         s = smtp_reply_line(backend, i, &len);
         size_t k = keyword_len(s, len);
-        if (!is_relayed(s, k))
+        bool chunking = keyword_is(s, k, "CHUNKING");
+        if (!is_relayed(s, k) && !(chunking && v->relay_chunking))
             continue;
         if (keyword_is(s, k, "AUTH") && v->hide_auth)
             continue;

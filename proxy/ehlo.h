@@ -5,6 +5,7 @@
  * The filter is an allow-list: extensions that only add MAIL/RCPT
  * parameters or harmless commands are relayed as the backend announced
  * them; extensions whose commands Warden would not relay are removed.
+ * CHUNKING is relayed when the session relays BDAT (relay_chunking).
  * STARTTLS is Warden's own (offered when a certificate is configured),
  * SIZE is the smaller of the backend's and Warden's limit, AUTH is hidden
  * before TLS when the config says so, and XCLIENT/XFORWARD are never shown.
@@ -33,6 +34,7 @@ void smtp_caps_parse(const struct smtp_reply *ehlo, struct smtp_caps *out);
 struct ehlo_view {
     bool offer_starttls;        /* add STARTTLS (ours) */
     bool hide_auth;             /* remove AUTH (before TLS) */
+    bool relay_chunking;        /* keep the backend's CHUNKING (BDAT) */
     unsigned long long max_size;/* Warden's limit */
 };
 

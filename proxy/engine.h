@@ -79,6 +79,7 @@ struct engine_ctx {
     const char *const *rcpts;      /* recipients accepted so far */
     size_t nrcpts;
     struct spool *message;         /* at CP_EOM: the message as received */
+    bool message_dot_stuffed;      /* DATA: as on the wire; BDAT: raw */
     size_t message_size;
 };
 

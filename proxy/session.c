@@ -233,7 +233,7 @@ void update_timeouts(struct session *s)
 
     if (!s->cc)
         return;
-    rd = s->state == S_DATA ? t->data : t->command;
+    rd = (s->state == S_DATA || s->state == S_BDAT) ? t->data : t->command;
     conn_set_timeouts(s->cc, waiting ? 0 : rd, t->command);
 }
 
@@ -317,6 +317,7 @@ static void session_free(struct session *s)
     free(s->helo);
     free(s->helo_pending);
     free(s->held);
+    free(s->bdat_error);
     for (size_t i = 0; i < XCLIENT_MAX_LINES - 1; i++)
         free(s->xclient_rest[i]);
     free(s->greeting);
@@ -388,7 +389,8 @@ static bool eof_work_left(struct session *s)
     if (s->qlen > 0 || s->engine_wait || s->xclient_pending ||
         s->state == S_CONNECT || s->state == S_EOM)
         return true;
-    if (s->state == S_DATA || s->state == S_PROXY_HEADER)
+    if (s->state == S_DATA || s->state == S_BDAT ||
+        s->state == S_PROXY_HEADER)
         return false; /* the rest will never come */
     return evbuffer_search_eol(conn_input(s->cc), NULL, NULL,
                                EVBUFFER_EOL_LF)
@@ -475,6 +477,11 @@ static void process_input(struct session *s)
         case S_DATA:
             data_input(s);
             if (s->state == S_DATA)
+                return;
+            continue;
+        case S_BDAT:
+            bdat_input(s);
+            if (s->state == S_BDAT)
                 return;
             continue;
         default:

@@ -39,7 +39,7 @@ static bool check_starttls(struct session *s);
 static void proceed_starttls(struct session *s);
 static bool check_auth(struct session *s);
 static void proceed_auth(struct session *s);
-static bool check_bdat(struct session *s);
+static void proceed_bdat(struct session *s);
 static bool check_unknown(struct session *s);
 
 static void helo_reply(struct session *s, struct smtp_reply *r,
@@ -69,7 +69,7 @@ static const struct cmd_def commands[] = {
     {VERB_MAIL, BE, CP_MAIL, check_mail, proceed_mail},
     {VERB_RCPT, BE, CP_RCPT, check_rcpt, proceed_rcpt},
     {VERB_DATA, SB | LAST | BE, CP_DATA, check_data, data_begin},
-    {VERB_BDAT, 0, NO_CP, check_bdat, NULL},
+    {VERB_BDAT, SB | BE, NO_CP, NULL, proceed_bdat},
     {VERB_RSET, BE, NO_CP, check_noargs, proceed_rset},
     {VERB_NOOP, LAST | BE, NO_CP, NULL, proceed_relay},
     {VERB_QUIT, LAST, NO_CP, NULL, proceed_quit},
@@ -578,6 +578,7 @@ static void helo_reply(struct session *s, struct smtp_reply *r,
         return;
     }
     s->esmtp = ehlo;
+    s->chunking_offered = false;
     if (!ehlo) {
         relay_fill(s, slot, r);
         return;
@@ -587,9 +588,12 @@ static void helo_reply(struct session *s, struct smtp_reply *r,
                                         s->cfg->limits.max_message_size);
     bool tls_offered = s->lc->tls == LISTENER_TLS_STARTTLS &&
                        s->rt->server_tls && !s->tls;
+    /* BDAT goes to the backend as BDAT: offered only if it takes it. */
+    s->chunking_offered = s->caps.chunking;
     struct ehlo_view view = {
         .offer_starttls = tls_offered,
         .hide_auth = s->cfg->auth_requires_tls && tls_offered,
+        .relay_chunking = s->chunking_offered,
         .max_size = s->cfg->limits.max_message_size,
     };
     struct evbuffer *out = evbuffer_new();
@@ -742,6 +746,10 @@ static bool check_data(struct session *s)
         reply_error(s, "503 5.5.1 Error: need MAIL command");
         return false;
     }
+    if (s->tx->chunked) {
+        reply_error(s, "503 5.5.1 Error: DATA after BDAT");
+        return false;
+    }
     if (s->tx->nrcpts == 0) {
         if (s->tx->rcpts_sent == 0)
             reply_error(s, "503 5.5.1 Error: need RCPT command");
@@ -753,11 +761,62 @@ static bool check_data(struct session *s)
     return true;
 }
 
-static bool check_bdat(struct session *s)
+/* "BDAT size [LAST]" (RFC 3030); false when malformed. */
+static bool parse_bdat(const char *a, size_t len, unsigned long long *size,
+                       bool *last)
 {
-    /* CHUNKING is never announced, so a client sending BDAT is confused. */
-    reply_error(s, "502 5.5.1 Error: command not implemented");
+    size_t i = 0;
+
+    *size = 0;
+    if (len == 0)
+        return false;
+    for (; i < len && a[i] >= '0' && a[i] <= '9'; i++) {
+        if (i >= 19)
+            return false;
+        *size = *size * 10 + (unsigned)(a[i] - '0');
+    }
+    if (i == 0)
+        return false;
+    *last = false;
+    if (i == len)
+        return true;
+    if (len - i == 5 && strncasecmp(a + i, " LAST", 5) == 0) {
+        *last = true;
+        return true;
+    }
     return false;
+}
+
+/* Why this chunk cannot be taken, or NULL. Its bytes are read either way:
+ * the size says where the next command starts. */
+static const char *bdat_refusal(struct session *s, unsigned long long size)
+{
+    unsigned long long limit = s->size_limit ? s->size_limit
+                                             : s->cfg->limits.max_message_size;
+
+    if (!s->chunking_offered)
+        return "502 5.5.1 Error: command not implemented";
+    if (!s->tx || !s->tx->mail_ok)
+        return "503 5.5.1 Error: need MAIL command";
+    if (s->tx->nrcpts == 0)
+        return s->tx->rcpts_sent ? "554 5.5.1 Error: no valid recipients"
+                                 : "503 5.5.1 Error: need RCPT command";
+    if (s->tx->ds.size + size > limit)
+        return "552 5.3.4 Message size exceeds fixed limit";
+    return NULL;
+}
+
+static void proceed_bdat(struct session *s)
+{
+    unsigned long long size;
+    bool last;
+
+    if (!parse_bdat(s->cur.cmd.args, s->cur.cmd.args_len, &size, &last)) {
+        /* Without a size the chunk cannot be told from the next command. */
+        reply_close(s, "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+        return;
+    }
+    bdat_begin(s, size, last, bdat_refusal(s, size));
 }
 
 static bool check_unknown(struct session *s)
@@ -847,6 +906,7 @@ static void proceed_starttls(struct session *s)
     free(s->helo);
     s->helo = NULL;
     s->esmtp = false;
+    s->chunking_offered = false;
     if (!session_start_tls(s))
         session_close(s, "TLS setup failed");
 }

@@ -6,6 +6,11 @@
  * end-of-data checkpoint. Then Warden sends its own DATA, streams the
  * message (with any headers the engine added) and relays the backend's
  * final reply: the client hears 250 only when the backend said 250.
+ *
+ * BDAT (RFC 3030) takes the same road: chunks are scanned and spooled as
+ * they come (each answered 250 by Warden: that accepts a chunk, not the
+ * message), and after BDAT LAST the message goes to the backend as one
+ * "BDAT n LAST", whose reply is the final one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,24 +32,47 @@
 
 static void data354_reply(struct session *s, struct smtp_reply *r,
                           struct slot *slot, unsigned txid, const char *data);
+static void send_chunked(struct session *s);
+static void end_of_message(struct session *s);
 static void final_reply(struct session *s, struct smtp_reply *r,
                         struct slot *slot, unsigned txid, const char *data);
 
-void data_begin(struct session *s)
+static void message_begin(struct session *s, bool chunked)
 {
     const struct config *cfg = s->cfg;
     struct tx *tx = s->tx;
     unsigned long long max = s->size_limit ? s->size_limit
                                            : cfg->limits.max_message_size;
+    bool normalize = cfg->bare_newline == BARE_NEWLINE_NORMALIZE;
 
     tx->spool = spool_new(cfg->limits.spool_memory, cfg->spool_dir);
     tx->scanned = evbuffer_new();
     if (!tx->spool || !tx->scanned)
         abort();
-    datascan_init(&tx->ds, cfg->bare_newline == BARE_NEWLINE_NORMALIZE,
-                  cfg->limits.max_text_line, (size_t)max);
+    tx->chunked = chunked;
+    if (chunked)
+        datascan_init_chunked(&tx->ds, normalize, cfg->limits.max_text_line,
+                              (size_t)max);
+    else
+        datascan_init(&tx->ds, normalize, cfg->limits.max_text_line,
+                      (size_t)max);
+}
+
+void data_begin(struct session *s)
+{
+    message_begin(s, false);
     s->state = S_DATA;
     reply_local(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* Move what the scanner produced into the spool; a disk error is
+ * remembered and answered 451 at the end of the message. */
+static void spool_scanned(struct tx *tx)
+{
+    if (evbuffer_get_length(tx->scanned) > 0 && !tx->spool_error &&
+        spool_append(tx->spool, tx->scanned) < 0)
+        tx->spool_error = true;
+    evbuffer_drain(tx->scanned, evbuffer_get_length(tx->scanned));
 }
 
 static void ignore_reply(struct session *s, struct smtp_reply *r,
@@ -134,6 +162,10 @@ static void eom_verdict(struct session *s)
         finish_local(s, reply, true);
         return;
     }
+    if (tx->chunked) {
+        send_chunked(s);
+        return;
+    }
     backend_write(s, "DATA\r\n", 6);
     expect_push(s, data354_reply, NULL, tx->id, s->cfg->timeouts.backend_reply);
 }
@@ -170,6 +202,7 @@ static void end_of_message(struct session *s)
     }
     ctx_refresh(s);
     s->ctx.message = tx->spool;
+    s->ctx.message_dot_stuffed = !tx->chunked;
     s->ctx.message_size = spool_size(tx->spool);
     if (engine_run(s->es, CP_EOM, &s->ctx, &tx->eom, eom_done, s) ==
         ENGINE_PENDING) {
@@ -193,10 +226,7 @@ void data_input(struct session *s)
         size_t used = datascan_feed(&tx->ds, v.iov_base, v.iov_len,
                                     tx->scanned, &done);
         evbuffer_drain(in, used);
-        if (evbuffer_get_length(tx->scanned) > 0 && !tx->spool_error &&
-            spool_append(tx->spool, tx->scanned) < 0)
-            tx->spool_error = true;
-        evbuffer_drain(tx->scanned, evbuffer_get_length(tx->scanned));
+        spool_scanned(tx);
         if (done) {
             end_of_message(s);
             return;
@@ -222,7 +252,8 @@ static void stream_message(struct session *s)
             return;
         }
         if (n == 0) {
-            evbuffer_add(out, ".\r\n", 3);
+            if (!tx->chunked)
+                evbuffer_add(out, ".\r\n", 3);
             tx->streaming = false;
             expect_push(s, final_reply, NULL, tx->id,
                         s->cfg->timeouts.data_done);
@@ -236,6 +267,29 @@ void data_drained(struct session *s)
 {
     if (s->state == S_EOM && s->tx && s->tx->streaming)
         stream_message(s);
+}
+
+static void add_headers(struct session *s)
+{
+    const struct header_list *h = &s->tx->eom.headers;
+
+    for (size_t i = 0; i < h->n; i++)
+        evbuffer_add_printf(backend_output(s->be), "%s\r\n", h->v[i]);
+}
+
+/* The whole message as one BDAT LAST: its reply is the final one. */
+static void send_chunked(struct session *s)
+{
+    struct tx *tx = s->tx;
+    size_t size = spool_size(tx->spool);
+
+    for (size_t i = 0; i < tx->eom.headers.n; i++)
+        size += strlen(tx->eom.headers.v[i]) + 2;
+    evbuffer_add_printf(backend_output(s->be), "BDAT %zu LAST\r\n", size);
+    tx->data_sent = true;
+    tx->streaming = true;
+    add_headers(s);
+    stream_message(s);
 }
 
 static void data354_reply(struct session *s, struct smtp_reply *r,
@@ -256,9 +310,7 @@ static void data354_reply(struct session *s, struct smtp_reply *r,
     }
     tx->data_sent = true;
     tx->streaming = true;
-    for (size_t i = 0; i < tx->eom.headers.n; i++)
-        evbuffer_add_printf(backend_output(s->be), "%s\r\n",
-                            tx->eom.headers.v[i]);
+    add_headers(s);
     stream_message(s);
 }
 
@@ -279,4 +331,69 @@ void data_backend_lost(struct session *s)
     if (s->state != S_EOM || !s->eom_slot || s->engine_wait || !s->tx)
         return;
     finish_local(s, "451 4.4.2 Error: backend connection lost", false);
+}
+
+/* ---- BDAT ----------------------------------------------------------- */
+
+/* A chunk was read in full: answer it, or finish the message. */
+static void bdat_chunk_done(struct session *s)
+{
+    struct tx *tx = s->tx;
+
+    s->state = S_COMMAND;
+    if (s->bdat_error) {
+        /* RFC 3030: a refused chunk fails the whole transaction. */
+        if (tx) {
+            backend_reset(s);
+            tx_end(s, "refused", s->bdat_error);
+        }
+        reply_error(s, "%s", s->bdat_error);
+        free(s->bdat_error);
+        s->bdat_error = NULL;
+        return;
+    }
+    if (!s->bdat_last) {
+        reply_local(s, "250 2.0.0 Ok: %llu octets", s->bdat_size);
+        return;
+    }
+    datascan_finish(&tx->ds, tx->scanned);
+    spool_scanned(tx);
+    end_of_message(s);
+}
+
+void bdat_begin(struct session *s, unsigned long long size, bool last,
+                const char *error)
+{
+    s->bdat_size = s->bdat_left = size;
+    s->bdat_last = last;
+    free(s->bdat_error);
+    s->bdat_error = error ? strdup(error) : NULL;
+    if (!error && !s->tx->chunked)
+        message_begin(s, true);
+    s->state = S_BDAT;
+    if (size == 0)
+        bdat_chunk_done(s);
+}
+
+void bdat_input(struct session *s)
+{
+    struct evbuffer *in = conn_input(s->cc);
+    struct tx *tx = s->tx;
+
+    while (s->bdat_left > 0 && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        bool done;
+
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t n = v.iov_len < s->bdat_left ? v.iov_len : s->bdat_left;
+        if (!s->bdat_error) {
+            datascan_feed(&tx->ds, v.iov_base, n, tx->scanned, &done);
+            spool_scanned(tx);
+        }
+        evbuffer_drain(in, n);
+        s->bdat_left -= n;
+    }
+    if (s->bdat_left == 0)
+        bdat_chunk_done(s);
 }

@@ -37,6 +37,7 @@ enum session_state {
     S_COMMAND,        /* reading commands */
     S_AUTH,           /* client lines are SASL responses */
     S_DATA,           /* reading message content */
+    S_BDAT,           /* reading a BDAT chunk */
     S_EOM,            /* message complete: checks, then the backend */
     S_REFUSED,        /* refused at connect: only QUIT is honoured */
     S_CLOSING,        /* flushing the last replies */
@@ -79,6 +80,7 @@ struct tx {
     struct verdict eom;        /* end-of-data verdict (headers to add) */
     bool data_sent;            /* our DATA went to the backend */
     bool streaming;            /* content is being written to the backend */
+    bool chunked;              /* received with BDAT (raw, no dot-stuffing) */
     bool spool_error;          /* the spool could not be written */
 };
 
@@ -159,6 +161,7 @@ struct session {
 
     char *helo;
     bool esmtp;
+    bool chunking_offered;           /* CHUNKING in our last EHLO reply */
     char *auth_user;
     char auth_mech[32];
     char *auth_first;                /* first SASL response, wiped at end */
@@ -167,6 +170,10 @@ struct session {
 
     struct tx *tx;
     unsigned next_txid;
+    unsigned long long bdat_size;    /* the chunk being read */
+    unsigned long long bdat_left;
+    bool bdat_last;
+    char *bdat_error;                /* reply once a refused chunk is read */
     struct slot *eom_slot;
 
     unsigned commands, errors, ntx;
@@ -218,6 +225,9 @@ bool send_xclient_if_needed(struct session *s, const struct smtp_cmd *first);
 /* session_data.c */
 void data_begin(struct session *s);
 void data_input(struct session *s);
+void bdat_begin(struct session *s, unsigned long long size, bool last,
+                const char *error);
+void bdat_input(struct session *s);
 void data_drained(struct session *s);
 void data_backend_lost(struct session *s);
 

@@ -92,3 +92,18 @@ def test_starttls_towards_postfix(warden_factory, postfix_factory, tls_cert):
     assert r.code == 250
     pf.wait_log(r"TLS connection established from")
     pf.wait_log(r"client=unknown\[127\.0\.0\.50\]")
+
+
+def test_bdat_through_to_postfix(warden_factory, postfix_factory):
+    pf = postfix_factory(**STRICT)
+    w = warden_factory({"backend": {"client_identity": "xclient"}}, pf)
+    c = SMTPClient(w.port)
+    c.expect(220)
+    assert b"CHUNKING" in c.ehlo().lines
+    body = b"Subject: via bdat\r\n\r\n.\r\nstill the body\r\n"
+    c.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n"
+           b"BDAT %d LAST\r\n" % len(body) + body)
+    codes = [r.code for r in c.read_replies(3)]
+    assert codes == [250, 250, 250]
+    msg = pf.sink.wait_messages(1, timeout=30)[0]
+    assert b"Subject: via bdat" in msg and b"still the body" in msg

@@ -280,6 +280,56 @@ static void test_random_streams(void **state)
     }
 }
 
+static struct result scan_chunked(const char *in, size_t len, bool normalize,
+                                  size_t step)
+{
+    struct datascan ds;
+    struct evbuffer *out = evbuffer_new();
+    struct result r = {0};
+    bool done = false;
+
+    datascan_init_chunked(&ds, normalize, 1000, 0);
+    for (size_t off = 0; off < len;) {
+        size_t n = step && len - off > step ? step : len - off;
+        assert_int_equal(datascan_feed(&ds, in + off, n, out, &done), n);
+        assert_false(done); /* BDAT content has no end marker */
+        off += n;
+    }
+    datascan_finish(&ds, out);
+    r.outlen = evbuffer_get_length(out);
+    r.out = malloc(r.outlen + 1);
+    evbuffer_remove(out, r.out, r.outlen);
+    r.out[r.outlen] = '\0';
+    r.flags = ds.flags;
+    r.refusal = datascan_refusal(&ds);
+    evbuffer_free(out);
+    return r;
+}
+
+static void test_chunked_has_no_dots(void **state)
+{
+    for (size_t step = 0; step <= 2; step++) {
+        struct result r = scan_chunked(S("a\r\n.\r\n..b\r\n.c"), false, step);
+        assert_string_equal(r.out, "a\r\n.\r\n..b\r\n.c");
+        assert_int_equal(r.flags, 0);
+        free(r.out);
+    }
+}
+
+static void test_chunked_polices_lines(void **state)
+{
+    struct result r = scan_chunked(S("a\nb\r\n"), false, 0);
+    assert_true(r.refusal & DS_BARE_LF);
+    free(r.out);
+    r = scan_chunked(S("a\nb\r\nend\r"), true, 1);
+    assert_int_equal(r.refusal, 0);
+    assert_string_equal(r.out, "a\r\nb\r\nend\r\n");
+    free(r.out);
+    r = scan_chunked(S("end\r"), false, 0);
+    assert_true(r.refusal & DS_BARE_CR);
+    free(r.out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +346,8 @@ int main(void)
         cmocka_unit_test(test_line_limit),
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_random_streams),
+        cmocka_unit_test(test_chunked_has_no_dots),
+        cmocka_unit_test(test_chunked_polices_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

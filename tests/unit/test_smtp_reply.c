@@ -81,7 +81,8 @@ static char *filter(const struct smtp_reply *r, bool starttls, bool hide_auth,
                     unsigned long long max)
 {
     struct evbuffer *out = evbuffer_new();
-    struct ehlo_view v = {starttls, hide_auth, max};
+    struct ehlo_view v = {.offer_starttls = starttls, .hide_auth = hide_auth,
+                          .max_size = max};
     ehlo_filter(r, &v, out);
     size_t n = evbuffer_get_length(out);
     char *s = malloc(n + 1);
@@ -151,6 +152,21 @@ static void test_filter(void **state)
     smtp_reply_reset(&r);
 }
 
+static void test_filter_chunking_when_relayed(void **state)
+{
+    struct smtp_reply r = ehlo_reply(postfix_caps, 17);
+    struct evbuffer *out = evbuffer_new();
+    struct ehlo_view v = {.relay_chunking = true, .max_size = 1000};
+
+    ehlo_filter(&r, &v, out);
+    evbuffer_add(out, "", 1);
+    const char *s = (const char *)evbuffer_pullup(out, -1);
+    assert_non_null(strstr(s, "CHUNKING\r\n"));
+    assert_null(strstr(s, "BINARYMIME"));
+    evbuffer_free(out);
+    smtp_reply_reset(&r);
+}
+
 static void test_filter_adds_size(void **state)
 {
     static const char *const minimal[] = {"tiny.example"};
@@ -170,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_caps_parse),
         cmocka_unit_test(test_filter),
         cmocka_unit_test(test_filter_adds_size),
+        cmocka_unit_test(test_filter_chunking_when_relayed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
