@@ -24,6 +24,19 @@ struct result {
     unsigned refusal;
 };
 
+/* Move the scanner's output and flags into r; frees out. */
+static void collect(struct result *r, const struct datascan *ds,
+                    struct evbuffer *out)
+{
+    r->outlen = evbuffer_get_length(out);
+    r->out = malloc(r->outlen + 1);
+    evbuffer_remove(out, r->out, r->outlen);
+    r->out[r->outlen] = '\0';
+    r->flags = ds->flags;
+    r->refusal = datascan_refusal(ds);
+    evbuffer_free(out);
+}
+
 /* Feed in chunks of `step` bytes (0: all at once) until done. */
 static struct result scan(const char *in, size_t len, bool normalize,
                           size_t step, size_t max_line, size_t max_size)
@@ -43,13 +56,7 @@ static struct result scan(const char *in, size_t len, bool normalize,
         off += used;
     }
     r.consumed = off;
-    r.outlen = evbuffer_get_length(out);
-    r.out = malloc(r.outlen + 1);
-    evbuffer_remove(out, r.out, r.outlen);
-    r.out[r.outlen] = '\0';
-    r.flags = ds.flags;
-    r.refusal = datascan_refusal(&ds);
-    evbuffer_free(out);
+    collect(&r, &ds, out);
     return r;
 }
 
@@ -296,13 +303,7 @@ static struct result scan_chunked(const char *in, size_t len, bool normalize,
         off += n;
     }
     datascan_finish(&ds, out);
-    r.outlen = evbuffer_get_length(out);
-    r.out = malloc(r.outlen + 1);
-    evbuffer_remove(out, r.out, r.outlen);
-    r.out[r.outlen] = '\0';
-    r.flags = ds.flags;
-    r.refusal = datascan_refusal(&ds);
-    evbuffer_free(out);
+    collect(&r, &ds, out);
     return r;
 }
 
