@@ -94,14 +94,21 @@ static const char *outcome_of(int code)
     return code < 400 ? "sent" : code < 500 ? "tempfail" : "refused";
 }
 
-/* The transaction is over: back to commands (or goodbye when draining). */
-static void data_finished(struct session *s)
+/*
+ * The transaction is over: back to commands (or goodbye when draining).
+ * Returns the slot for the final reply. Call it before filling that slot:
+ * filling may close the session, and the state must not be reset after.
+ */
+static struct slot *data_finished(struct session *s)
 {
+    struct slot *final = s->eom_slot;
+
     s->state = S_COMMAND;
     s->eom_slot = NULL;
     if (s->draining)
         reply_close(s, "421 4.3.2 %s Service shutting down",
                     s->cfg->hostname);
+    return final;
 }
 
 /* Warden answers the final dot itself (refusal, failure). */
@@ -114,8 +121,7 @@ static void finish_local(struct session *s, const char *reply, bool reset)
     if (reset)
         backend_reset(s);
     tx_end(s, outcome_of(code), reply);
-    slot_fill(s, s->eom_slot, line, strlen(line));
-    data_finished(s);
+    slot_fill_str(s, data_finished(s), line);
 }
 
 static void refuse_message(struct session *s, unsigned why)
@@ -304,8 +310,7 @@ static void data354_reply(struct session *s, struct smtp_reply *r,
         smtp_reply_last(r, last, sizeof(last));
         backend_reset(s);
         tx_end(s, outcome_of(r->code), last);
-        relay_fill(s, s->eom_slot, r);
-        data_finished(s);
+        relay_fill(s, data_finished(s), r);
         return;
     }
     tx->data_sent = true;
@@ -322,8 +327,7 @@ static void final_reply(struct session *s, struct smtp_reply *r,
     if (!s->tx || s->tx->id != txid || s->state != S_EOM)
         return;
     tx_end(s, outcome_of(r->code), smtp_reply_last(r, last, sizeof(last)));
-    relay_fill(s, s->eom_slot, r);
-    data_finished(s);
+    relay_fill(s, data_finished(s), r);
 }
 
 void data_backend_lost(struct session *s)
