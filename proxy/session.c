@@ -782,6 +782,9 @@ static void be_failed(void *arg, const char *why)
         return;
     }
     s->be_lost = true;
+    s->xclient_pending = 0; /* nothing more goes to this backend */
+    free(s->held);
+    s->held = NULL;
     snprintf(s->close_reason, sizeof(s->close_reason), "backend lost");
     /* Every reply still owed: a temporary failure, never a success. */
     while ((e = expect_pop(s))) {

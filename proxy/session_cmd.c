@@ -247,7 +247,9 @@ static void no_backend_reply(struct session *s)
 
 void expect_abandon(struct session *s, struct expect *e)
 {
-    if (!e->slot)
+    /* XCLIENT's slot belongs to the command behind it, answered by that
+     * command's own entry. */
+    if (!e->slot || e->fn == xclient_reply)
         return;
     if (e->fn == quit_reply)
         slot_fill_str(s, e->slot, "221 2.0.0 Bye\r\n");

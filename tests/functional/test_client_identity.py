@@ -137,3 +137,15 @@ def test_proxy_line_on_plain_listener_is_not_trusted(warden_factory,
     assert c.read_reply().code == 502
     c.ehlo()
     assert capture.connections[0].xclient_attrs["ADDR"] == "127.0.0.1"
+
+
+def test_backend_lost_during_xclient(warden_factory, capture_factory):
+    cap = capture_factory(drop_after="XCLIENT")
+    w = warden_factory({"backend": {"client_identity": "xclient"}}, cap)
+    c = SMTPClient(w.port)
+    c.expect(220)
+    c.send(b"EHLO client.example\r\n")
+    r = c.read_reply()
+    assert r.code in (421, 451)
+    c.wait_closed()
+    assert w.running()
