@@ -240,7 +240,7 @@ static void (*const sections[])(const struct ymap *, struct config *) = {
 static const char *const top_keys[] = {
     "hostname", "listen",   "backend", "trusted_proxies", "tls",
     "limits",   "timeouts", "smtp",    "spool_dir",       "policies",
-    "log",      "dns",      NULL,
+    "log",      "dns",      "workers", NULL,
 };
 
 static void load_document(struct yamldoc *d, struct config *cfg)
@@ -279,6 +279,7 @@ static void load_scalars(const struct ymap *top, struct config *cfg)
     struct stat st;
 
     load_host_name(top, "hostname", &cfg->hostname);
+    ymap_uint(top, "workers", 0, 64, &cfg->workers);
     if (ymap_str(top, "spool_dir", &cfg->spool_dir) <= 0)
         return;
     if (stat(cfg->spool_dir, &st) != 0)

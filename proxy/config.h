@@ -136,6 +136,7 @@ struct config {
     struct policy *policy;        /* loaded from policy_files */
     struct log_conf log;
     struct dns_conf dns;
+    unsigned workers;             /* event loop threads; 0: one per CPU */
     unsigned refs;
 };
 

@@ -2,11 +2,13 @@
  * log: stderr (for systemd and tests) or syslog (for a classic mail host).
  *
  * The settings are process-wide, as syslog's are: one target, one level.
- * They are written only by log_setup(), at start and on reload.
+ * They are written only by log_setup() (main thread, at start and on
+ * reload) and read by every worker thread, hence the atomic accesses.
  */
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -15,16 +17,16 @@
 #include "config.h"
 
 static int log_level = LOG_INFO;
-static int log_to_syslog;
+static bool log_to_syslog;
 
 void log_setup(const struct log_conf *lc)
 {
-    if (log_to_syslog)
-        closelog();
-    log_level = lc->level;
-    log_to_syslog = lc->target == LOG_TARGET_SYSLOG;
-    if (log_to_syslog)
+    bool to_syslog = lc->target == LOG_TARGET_SYSLOG;
+
+    if (to_syslog)
         openlog("warden", LOG_PID | LOG_NDELAY, lc->facility);
+    __atomic_store_n(&log_level, lc->level, __ATOMIC_RELAXED);
+    __atomic_store_n(&log_to_syslog, to_syslog, __ATOMIC_RELAXED);
 }
 
 static const char *prio_name(int prio)
@@ -43,12 +45,12 @@ void log_msg(int prio, const char *fmt, ...)
     char line[4096];
     va_list ap;
 
-    if (prio > log_level)
+    if (prio > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (log_to_syslog) {
+    if (__atomic_load_n(&log_to_syslog, __ATOMIC_RELAXED)) {
         syslog(prio, "%s", line);
         return;
     }

@@ -1,13 +1,22 @@
 /*
- * server: the daemon's outer shell. It binds the listeners, accepts
- * connections (refusing with 421 beyond max_connections), and handles
- * signals: SIGHUP reloads config and policies (a bad file keeps the old
- * ones running), SIGTERM/SIGINT stop accepting and drain the sessions for
- * at most timeouts.shutdown.
+ * server: the daemon's outer shell. It starts one event loop per worker
+ * thread, each with its own listening sockets on every configured address
+ * (SO_REUSEPORT), accepts connections (refusing with 421 beyond
+ * max_connections, counted across workers), and handles signals in the
+ * main thread: SIGHUP reloads config and policies (a bad file keeps the
+ * old ones running) and hands the new snapshot to every worker; SIGTERM
+ * and SIGINT stop accepting and drain the sessions for at most
+ * timeouts.shutdown.
+ *
+ * The main thread runs worker 0's loop; it talks to the other workers
+ * through a pipe each ('R' take the new snapshot, 'T' drain and stop).
  */
+#define _GNU_SOURCE /* pipe2 */
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,18 +34,33 @@
 #include "session.h"
 #include "session_int.h"
 
+struct server;
+
 struct listener {
     struct evconnlistener *evl;
-    struct server *srv;
+    struct worker *w;
     size_t index;                 /* into the config's listeners */
 };
 
-struct server {
+struct worker {
+    struct server *srv;
     struct loop loop;
-    const char *config_path;      /* NULL: embedded defaults */
     struct listener *listeners;
     size_t nlisteners;
-    struct event *ev_term, *ev_int, *ev_hup, *ev_drain;
+    pthread_t thread;
+    bool running;                 /* thread started (worker 0: main) */
+    int notify[2];                /* main -> worker commands */
+    struct event *ev_notify, *ev_drain;
+};
+
+struct server {
+    const char *config_path;      /* NULL: embedded defaults */
+    struct runtime *rt;           /* newest snapshot, under lock */
+    pthread_mutex_t lock;
+    struct worker *workers;
+    size_t nworkers;
+    unsigned total;               /* sessions in all workers (atomic) */
+    struct event *ev_term, *ev_int, *ev_hup;
 };
 
 void loop_session_add(struct loop *lp, struct session *s)
@@ -47,6 +71,8 @@ void loop_session_add(struct loop *lp, struct session *s)
         lp->sessions->prev = s;
     lp->sessions = s;
     lp->nsessions++;
+    if (lp->total)
+        __atomic_add_fetch(lp->total, 1, __ATOMIC_RELAXED);
 }
 
 void loop_session_gone(struct loop *lp, struct session *s)
@@ -58,6 +84,8 @@ void loop_session_gone(struct loop *lp, struct session *s)
     if (s->next)
         s->next->prev = s->prev;
     lp->nsessions--;
+    if (lp->total)
+        __atomic_sub_fetch(lp->total, 1, __ATOMIC_RELAXED);
     if (lp->draining && lp->nsessions == 0)
         event_base_loopexit(lp->base, NULL);
 }
@@ -68,6 +96,8 @@ struct dns *loop_dns(struct loop *lp)
         lp->dns = dns_new(lp->base, &lp->rt->cfg->dns);
     return lp->dns;
 }
+
+/* ---- accepting -------------------------------------------------------- */
 
 /* Over the limit: a 421 written straight to the socket, then close. */
 static void refuse_busy(evutil_socket_t fd, const struct config *cfg)
@@ -87,16 +117,17 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd,
                       struct sockaddr *sa, int len, void *arg)
 {
     struct listener *l = arg;
-    struct loop *lp = &l->srv->loop;
+    struct loop *lp = &l->w->loop;
     const struct config *cfg = lp->rt->cfg;
+    unsigned open = __atomic_load_n(lp->total, __ATOMIC_RELAXED);
 
     if (lp->draining) {
         evutil_closesocket(fd);
         return;
     }
-    if (lp->nsessions >= cfg->limits.max_connections) {
+    if (open >= cfg->limits.max_connections) {
         log_warn("refused connection: %u sessions open (max_connections)",
-                 lp->nsessions);
+                 open);
         refuse_busy(fd, cfg);
         return;
     }
@@ -115,23 +146,25 @@ static void on_accept_error(struct evconnlistener *evl, void *arg)
     log_err("accept: %s", evutil_socket_error_to_string(err));
 }
 
-static int open_listeners(struct server *srv)
+static int open_listeners(struct worker *w, bool reuseport)
 {
-    const struct config *cfg = srv->loop.rt->cfg;
+    const struct config *cfg = w->loop.rt->cfg;
+    unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+                     LEV_OPT_CLOSE_ON_EXEC |
+                     (reuseport ? LEV_OPT_REUSEABLE_PORT : 0);
     char addr[NETADDR_STRLEN];
 
-    srv->listeners = calloc(cfg->nlisteners, sizeof(*srv->listeners));
-    if (!srv->listeners)
+    w->listeners = calloc(cfg->nlisteners, sizeof(*w->listeners));
+    if (!w->listeners)
         return -1;
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const struct listener_conf *lc = &cfg->listeners[i];
-        struct listener *l = &srv->listeners[i];
-        l->srv = srv;
+        struct listener *l = &w->listeners[i];
+        l->w = w;
         l->index = i;
         l->evl = evconnlistener_new_bind(
-            srv->loop.base, on_accept, l,
-            LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-            1024, (const struct sockaddr *)&lc->addr.ss, (int)lc->addr.len);
+            w->loop.base, on_accept, l, flags, 1024,
+            (const struct sockaddr *)&lc->addr.ss, (int)lc->addr.len);
         netaddr_str(&lc->addr, addr, sizeof(addr));
         if (!l->evl) {
             log_err("cannot listen on %s (%s): %s", addr, lc->name,
@@ -139,20 +172,23 @@ static int open_listeners(struct server *srv)
             return -1;
         }
         evconnlistener_set_error_cb(l->evl, on_accept_error);
-        srv->nlisteners++;
-        log_info("listening on %s (%s)", addr, lc->name);
+        w->nlisteners++;
+        if (w == &w->srv->workers[0])
+            log_info("listening on %s (%s)", addr, lc->name);
     }
     return 0;
 }
 
-static void close_listeners(struct server *srv)
+static void close_listeners(struct worker *w)
 {
-    for (size_t i = 0; i < srv->nlisteners; i++)
-        evconnlistener_free(srv->listeners[i].evl);
-    free(srv->listeners);
-    srv->listeners = NULL;
-    srv->nlisteners = 0;
+    for (size_t i = 0; i < w->nlisteners; i++)
+        evconnlistener_free(w->listeners[i].evl);
+    free(w->listeners);
+    w->listeners = NULL;
+    w->nlisteners = 0;
 }
+
+/* ---- reload ------------------------------------------------------------ */
 
 static void log_errors(const struct errors *e)
 {
@@ -169,8 +205,8 @@ static struct runtime *load_runtime(const char *path, struct errors *errs)
     return runtime_new(cfg, errs);
 }
 
-/* Sockets and the resolver are set up once; say so when a reload would
- * change them, instead of pretending it did. */
+/* Sockets, threads and the resolver are set up once; say so when a reload
+ * would change them, instead of pretending it did. */
 static void warn_restart_only(const struct config *old, const struct config *new)
 {
     bool same = old->nlisteners == new->nlisteners;
@@ -186,13 +222,36 @@ static void warn_restart_only(const struct config *old, const struct config *new
         memcmp(old->dns.servers, new->dns.servers,
                sizeof(old->dns.servers)) != 0)
         log_warn("reload: dns settings change only after a restart");
+    if (old->workers != new->workers)
+        log_warn("reload: workers changes only after a restart");
+}
+
+/* In a worker's own thread: start using the newest snapshot. */
+static void take_snapshot(struct worker *w)
+{
+    struct runtime *rt;
+
+    pthread_mutex_lock(&w->srv->lock);
+    rt = runtime_ref(w->srv->rt);
+    pthread_mutex_unlock(&w->srv->lock);
+    runtime_unref(w->loop.rt);
+    w->loop.rt = rt;
+    log_debug("worker %zu: new configuration in use",
+              (size_t)(w - w->srv->workers));
+}
+
+static void tell_workers(struct server *srv, char cmd)
+{
+    for (size_t i = 1; i < srv->nworkers; i++)
+        if (write(srv->workers[i].notify[1], &cmd, 1) != 1)
+            log_err("cannot signal worker %zu: %s", i, strerror(errno));
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct server *srv = arg;
     struct errors errs = {0};
-    struct runtime *rt;
+    struct runtime *rt, *old;
 
     log_info("reload: reading %s", srv->config_path ? srv->config_path
                                                      : "(defaults)");
@@ -204,51 +263,168 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     errors_free(&errs);
-    warn_restart_only(srv->loop.rt->cfg, rt->cfg);
-    runtime_unref(srv->loop.rt);
-    srv->loop.rt = rt;
+    warn_restart_only(srv->rt->cfg, rt->cfg);
+    pthread_mutex_lock(&srv->lock);
+    old = srv->rt;
+    srv->rt = rt;
+    pthread_mutex_unlock(&srv->lock);
+    runtime_unref(old);
     log_setup(&rt->cfg->log);
+    take_snapshot(&srv->workers[0]);
+    tell_workers(srv, 'R');
     log_info("reload: ok");
 }
 
+/* ---- shutdown ---------------------------------------------------------- */
+
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
-    struct server *srv = arg;
-    struct session *s = srv->loop.sessions;
+    struct worker *w = arg;
 
-    log_warn("shutdown: closing %u sessions still open", srv->loop.nsessions);
-    for (; s; s = s->next)
+    log_warn("shutdown: closing %u sessions still open", w->loop.nsessions);
+    for (struct session *s = w->loop.sessions; s; s = s->next)
         session_abort(s);
 }
 
-static void on_term(evutil_socket_t sig, short what, void *arg)
+/* In a worker's own thread: stop accepting, let sessions finish. */
+static void drain(struct worker *w)
 {
-    struct server *srv = arg;
-    struct loop *lp = &srv->loop;
-    struct timeval tv;
+    struct loop *lp = &w->loop;
     unsigned ms = lp->rt->cfg->timeouts.shutdown;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
     if (lp->draining)
         return;
-    log_info("shutdown: signal %d, draining %u sessions", (int)sig,
-             lp->nsessions);
     lp->draining = true;
-    close_listeners(srv);
+    close_listeners(w);
     for (struct session *s = lp->sessions; s; s = s->next)
         session_shutdown(s);
     if (lp->nsessions == 0) {
         event_base_loopexit(lp->base, NULL);
         return;
     }
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
-    srv->ev_drain = evtimer_new(lp->base, on_drain_timeout, srv);
-    evtimer_add(srv->ev_drain, &tv);
+    w->ev_drain = evtimer_new(lp->base, on_drain_timeout, w);
+    evtimer_add(w->ev_drain, &tv);
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *srv = arg;
+
+    if (srv->workers[0].loop.draining)
+        return;
+    log_info("shutdown: signal %d, draining %u sessions", (int)sig,
+             __atomic_load_n(&srv->total, __ATOMIC_RELAXED));
+    tell_workers(srv, 'T');
+    drain(&srv->workers[0]);
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    char cmds[16];
+    ssize_t n = read(fd, cmds, sizeof(cmds));
+
+    for (ssize_t i = 0; i < n; i++) {
+        if (cmds[i] == 'R')
+            take_snapshot(w);
+        else if (cmds[i] == 'T')
+            drain(w);
+    }
+}
+
+/* ---- workers ----------------------------------------------------------- */
+
+static int worker_init(struct server *srv, struct worker *w, bool reuseport)
+{
+    w->srv = srv;
+    w->notify[0] = w->notify[1] = -1;
+    w->loop.total = &srv->total;
+    w->loop.rt = runtime_ref(srv->rt);
+    w->loop.base = event_base_new();
+    if (!w->loop.base)
+        return -1;
+    if (w != &srv->workers[0]) {
+        if (pipe2(w->notify, O_CLOEXEC | O_NONBLOCK) != 0)
+            return -1;
+        w->ev_notify = event_new(w->loop.base, w->notify[0],
+                                 EV_READ | EV_PERSIST, on_notify, w);
+        if (!w->ev_notify || event_add(w->ev_notify, NULL) != 0)
+            return -1;
+    }
+    return open_listeners(w, reuseport);
+}
+
+/* Sessions left after the loop ended are closed now. */
+static void close_leftovers(struct worker *w)
+{
+    while (w->loop.sessions) {
+        struct session *s = w->loop.sessions;
+        session_abort(s);
+        event_base_loop(w->loop.base, EVLOOP_NONBLOCK);
+        if (w->loop.sessions == s)
+            break;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    event_base_dispatch(w->loop.base);
+    close_leftovers(w);
+    return NULL;
+}
+
+static void worker_free(struct worker *w)
+{
+    if (!w->srv)
+        return; /* never initialised */
+    close_listeners(w);
+    if (w->ev_notify)
+        event_free(w->ev_notify);
+    if (w->ev_drain)
+        event_free(w->ev_drain);
+    if (w->notify[0] >= 0)
+        close(w->notify[0]);
+    if (w->notify[1] >= 0)
+        close(w->notify[1]);
+    dns_free(w->loop.dns);
+    runtime_unref(w->loop.rt);
+    if (w->loop.base)
+        event_base_free(w->loop.base);
+}
+
+static size_t worker_count(const struct config *cfg)
+{
+    long n = cfg->workers ? (long)cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : (size_t)n;
+}
+
+/* Signals go to the main thread only; workers block them. */
+static int start_threads(struct server *srv)
+{
+    sigset_t block, old;
+    int rc = 0;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    for (size_t i = 1; i < srv->nworkers && rc == 0; i++) {
+        rc = pthread_create(&srv->workers[i].thread, NULL, worker_main,
+                            &srv->workers[i]);
+        srv->workers[i].running = rc == 0;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 static int setup_signals(struct server *srv)
 {
-    struct event_base *base = srv->loop.base;
+    struct event_base *base = srv->workers[0].loop.base;
 
     signal(SIGPIPE, SIG_IGN);
     srv->ev_term = evsignal_new(base, SIGTERM, on_term, srv);
@@ -264,58 +440,68 @@ static int setup_signals(struct server *srv)
 
 static void server_free(struct server *srv)
 {
-    close_listeners(srv);
     if (srv->ev_term)
         event_free(srv->ev_term);
     if (srv->ev_int)
         event_free(srv->ev_int);
     if (srv->ev_hup)
         event_free(srv->ev_hup);
-    if (srv->ev_drain)
-        event_free(srv->ev_drain);
-    dns_free(srv->loop.dns);
-    runtime_unref(srv->loop.rt);
-    if (srv->loop.base)
-        event_base_free(srv->loop.base);
+    for (size_t i = 0; i < srv->nworkers; i++)
+        worker_free(&srv->workers[i]);
+    free(srv->workers);
+    runtime_unref(srv->rt);
+    pthread_mutex_destroy(&srv->lock);
+}
+
+static void log_started(const struct server *srv)
+{
+    char be[NETADDR_STRLEN] = "none";
+    const struct config *cfg = srv->rt->cfg;
+
+    if (cfg->backend.naddrs)
+        netaddr_str(&cfg->backend.addrs[0], be, sizeof(be));
+    log_info("warden %s started: config=%s backend=%s workers=%zu",
+             WARDEN_VERSION, srv->config_path ? srv->config_path
+                                              : "(defaults)",
+             be, srv->nworkers);
 }
 
 int server_run(const char *config_path)
 {
     struct server srv = {.config_path = config_path};
     struct errors errs = {0};
+    size_t started = 0;
     int rc = 1;
 
-    srv.loop.rt = load_runtime(config_path, &errs);
-    if (!srv.loop.rt) {
+    pthread_mutex_init(&srv.lock, NULL);
+    srv.rt = load_runtime(config_path, &errs);
+    if (!srv.rt) {
         errors_print(&errs, stderr);
         errors_free(&errs);
+        pthread_mutex_destroy(&srv.lock);
         return 1;
     }
     errors_free(&errs);
-    log_setup(&srv.loop.rt->cfg->log);
-    srv.loop.base = event_base_new();
-    if (!srv.loop.base || setup_signals(&srv) != 0 ||
-        open_listeners(&srv) != 0)
+    log_setup(&srv.rt->cfg->log);
+    srv.nworkers = worker_count(srv.rt->cfg);
+    srv.workers = calloc(srv.nworkers, sizeof(*srv.workers));
+    if (!srv.workers)
         goto out;
-    {
-        char be[NETADDR_STRLEN] = "none";
-        const struct config *cfg = srv.loop.rt->cfg;
-        if (cfg->backend.naddrs)
-            netaddr_str(&cfg->backend.addrs[0], be, sizeof(be));
-        log_info("warden %s started: config=%s backend=%s", WARDEN_VERSION,
-                 config_path ? config_path : "(defaults)", be);
-    }
-    event_base_dispatch(srv.loop.base);
-    /* Sessions left after an early loop exit are closed now. */
-    while (srv.loop.sessions) {
-        struct session *s = srv.loop.sessions;
-        session_abort(s);
-        event_base_loop(srv.loop.base, EVLOOP_NONBLOCK);
-        if (srv.loop.sessions == s)
-            break;
-    }
-    log_info("stopped");
+    for (started = 0; started < srv.nworkers; started++)
+        if (worker_init(&srv, &srv.workers[started], srv.nworkers > 1) != 0)
+            goto out;
+    if (setup_signals(&srv) != 0 || start_threads(&srv) != 0)
+        goto stop;
+    log_started(&srv);
+    event_base_dispatch(srv.workers[0].loop.base);
+    close_leftovers(&srv.workers[0]);
     rc = 0;
+stop:
+    tell_workers(&srv, 'T');
+    for (size_t i = 1; i < srv.nworkers; i++)
+        if (srv.workers[i].running)
+            pthread_join(srv.workers[i].thread, NULL);
+    log_info("stopped");
 out:
     server_free(&srv);
     return rc;

@@ -1,8 +1,11 @@
 /*
  * server: listeners, the event loop, signals, reload and shutdown.
  *
- * A loop owns its sessions (a list, so shutdown can reach them) and its
- * resolver. Sessions report their end with loop_session_gone().
+ * Each worker thread runs one loop with its own listening sockets
+ * (SO_REUSEPORT: the kernel spreads connections), its own sessions (a
+ * list, so shutdown can reach them) and its own resolver. Nothing of a
+ * session is shared between threads but the immutable runtime snapshot.
+ * Sessions report their end with loop_session_gone().
  */
 #ifndef WARDEN_SERVER_H
 #define WARDEN_SERVER_H
@@ -21,6 +24,7 @@ struct loop {
     struct runtime *rt;           /* current snapshot (new sessions use it) */
     struct session *sessions;     /* intrusive list via session->next/prev */
     unsigned nsessions;
+    unsigned *total;              /* sessions in all loops (atomic); or NULL */
     bool draining;                /* SIGTERM received */
     uint64_t id_next;             /* session id counter (0: not seeded) */
 };

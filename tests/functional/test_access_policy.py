@@ -22,7 +22,9 @@ def write_policy(path, rules):
 def policy_warden(warden_factory, backend, tmp_path, rules):
     pol = tmp_path / "access.yaml"
     write_policy(pol, rules)
-    return warden_factory({"policies": [str(pol)]}, backend), pol
+    # several workers: a reload must reach every one of them
+    return warden_factory({"policies": [str(pol)], "workers": 3},
+                          backend), pol
 
 
 def test_reject_at_connect(warden_factory, capture, tmp_path):
@@ -76,10 +78,15 @@ def test_reload_applies_and_bad_file_keeps_old(warden_factory, capture,
     mid.ehlo()
     mid.cmd("MAIL FROM:<a@example.com>", expect=250)
     write_policy(pol, [{"net": "127.0.0.80/32", "action": "reject"}])
+    mark = w.log_mark()
     assert w.reload().group(1) == ": ok"
-    c = SMTPClient()
-    c.connect(w.port, source=("127.0.0.80", 0))
-    assert c.read_reply().code == 554
+    # every worker thread takes the new snapshot in its own loop
+    for n in range(3):
+        w.wait_log(r"worker %d: new configuration in use" % n, since=mark)
+    for _ in range(8):
+        c = SMTPClient()
+        c.connect(w.port, source=("127.0.0.80", 0))
+        assert c.read_reply().code == 554
     mid.cmd("RCPT TO:<b@example.net>", expect=250)
     mid.cmd("DATA", expect=354)
     mid.send(b"Subject: x\r\n\r\ny\r\n.\r\n")
