@@ -113,6 +113,9 @@ static void update_read_event(struct conn *c)
         return;
     }
     event_add(c->rev, c->rd_ms ? &tv : NULL);
+    /* event_add(NULL) keeps an earlier timeout: drop it explicitly. */
+    if (!c->rd_ms)
+        event_remove_timer(c->rev);
 }
 
 static void input_cb(struct evbuffer *buf,
@@ -179,9 +182,11 @@ static void arm_write(struct conn *c, bool on)
 {
     struct timeval tv = ms_tv(c->wr_ms);
 
-    if (on)
+    if (on) {
         event_add(c->wev, c->wr_ms ? &tv : NULL);
-    else if (c->wev_armed)
+        if (!c->wr_ms)
+            event_remove_timer(c->wev);
+    } else if (c->wev_armed)
         event_del(c->wev);
     c->wev_armed = on;
 }
