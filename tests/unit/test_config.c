@@ -17,65 +17,7 @@
 
 #include "config.h"
 #include "policy.h"
-
-/* ---- fixture: a temporary directory, removed after each test ---- */
-
-struct tdir {
-    char path[64];
-    char *yaml; /* path of the config file written by load() */
-};
-
-static int setup(void **state)
-{
-    struct tdir *t = calloc(1, sizeof(*t));
-
-    if (!t)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "/tmp/warden-test-config-XXXXXX");
-    if (!mkdtemp(t->path)) {
-        free(t);
-        return -1;
-    }
-    *state = t;
-    return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static int teardown(void **state)
-{
-    struct tdir *t = *state;
-
-    nftw(t->path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(t->yaml);
-    free(t);
-    return 0;
-}
-
-/* Write name in the test directory; "@D@" in content becomes its path. */
-static char *write_file(struct tdir *t, const char *name, const char *content)
-{
-    char *path;
-    FILE *f;
-
-    assert_true(asprintf(&path, "%s/%s", t->path, name) > 0);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    for (const char *p = content; *p; p++) {
-        if (strncmp(p, "@D@", 3) == 0) {
-            fputs(t->path, f);
-            p += 2;
-        } else {
-            fputc(*p, f);
-        }
-    }
-    fclose(f);
-    return path;
-}
+#include "tmpdir.h"
 
 static struct config *load(struct tdir *t, const char *yaml,
                            struct errors *errs)

@@ -15,56 +15,7 @@
 #include <cmocka.h>
 
 #include "policy.h"
-
-/* ---- fixture: a temporary directory, removed after each test ---- */
-
-struct tdir {
-    char path[64];
-};
-
-static int setup(void **state)
-{
-    struct tdir *t = calloc(1, sizeof(*t));
-
-    if (!t)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "/tmp/warden-test-policy-XXXXXX");
-    if (!mkdtemp(t->path)) {
-        free(t);
-        return -1;
-    }
-    *state = t;
-    return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static int teardown(void **state)
-{
-    struct tdir *t = *state;
-
-    nftw(t->path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(t);
-    return 0;
-}
-
-static char *write_file(const struct tdir *t, const char *name,
-                        const char *content)
-{
-    char *path;
-    FILE *f;
-
-    assert_true(asprintf(&path, "%s/%s", t->path, name) > 0);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(content, f);
-    fclose(f);
-    return path;
-}
+#include "tmpdir.h"
 
 static void dump_errors(const struct errors *e)
 {
