@@ -97,6 +97,9 @@ void relay_fill(struct session *s, struct slot *slot,
 
 static void slot_vfill(struct session *s, struct slot *sl, bool close,
                        const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void slot_vfill(struct session *s, struct slot *sl, bool close,
+                       const char *fmt, va_list ap)
 {
     char buf[1024];
     int n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
