@@ -71,6 +71,10 @@ CF
 
 case "${1:-}" in
 start)
+    # A run that was killed may have left the instance up: restart it.
+    if [ -f "$etc/main.cf" ] && $SUDO postfix -c "$etc" status >/dev/null 2>&1; then
+        $SUDO postfix -c "$etc" stop
+    fi
     write_config
     allow_config_dir
     $SUDO postfix -c "$etc" start
