@@ -149,3 +149,22 @@ def test_backend_lost_during_xclient(warden_factory, capture_factory):
     assert r.code in (421, 451)
     c.wait_closed()
     assert w.running()
+
+
+def test_ipv6_client_in_xclient(warden_factory, capture):
+    import socket
+    from wardentest import free_port
+    port = free_port()
+    w = warden_factory({"listen": [{"name": "v6",
+                                    "address": "[::1]:%d" % port}],
+                        "backend": {"client_identity": "xclient"}}, capture)
+    s = socket.create_connection(("::1", port), timeout=10)
+    c = SMTPClient()
+    c.sock = s
+    c._buf = bytearray()
+    c.expect(220)
+    c.ehlo("v6.test")
+    a = capture.connections[0].xclient_attrs
+    assert a["ADDR"] == "IPV6:::1"
+    assert a["PORT"] == str(s.getsockname()[1])
+    assert a["DESTADDR"] == "IPV6:::1" and a["DESTPORT"] == str(port)
