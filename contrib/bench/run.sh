@@ -30,6 +30,7 @@ HAPROXY=/usr/sbin/haproxy
 MESSAGES=20000
 SESSIONS=20
 SIZES="4096 65536"
+ROUNDS=3
 WARDEN_BIN=${WARDEN_BIN:-$ROOT/build/warden}
 RUN_TIMEOUT=300        # seconds, per smtp-source run
 IDLE_CONNS=1000        # connections for the idle-memory measurement
@@ -39,7 +40,9 @@ RCPT=rcpt@example.com
 usage() {
     cat <<EOF
 usage: $0 [options]
-  --messages N     messages per run (default $MESSAGES)
+  --messages N     messages per path and size (default $MESSAGES)
+  --rounds N       split them into N rounds, rotating the order of the
+                   paths each round (default $ROUNDS)
   --sessions N     parallel smtp-source sessions (default $SESSIONS)
   --sizes "A B"    message body sizes in bytes (default "$SIZES")
   --quick          smoke run: 2000 messages
@@ -52,6 +55,7 @@ EOF
 while [ $# -gt 0 ]; do
     case $1 in
         --messages)   MESSAGES=${2:?}; shift 2 ;;
+        --rounds)     ROUNDS=${2:?}; shift 2 ;;
         --sessions)   SESSIONS=${2:?}; shift 2 ;;
         --sizes)      SIZES=${2:?}; shift 2 ;;
         --quick)      MESSAGES=2000; shift ;;
@@ -62,7 +66,7 @@ while [ $# -gt 0 ]; do
         *)            usage >&2; exit 2 ;;
     esac
 done
-for n in "$MESSAGES" "$SESSIONS" "$RUN_TIMEOUT" "$IDLE_CONNS" $SIZES; do
+for n in "$MESSAGES" "$ROUNDS" "$SESSIONS" "$RUN_TIMEOUT" "$IDLE_CONNS" $SIZES; do
     case $n in ''|*[!0-9]*) echo "not a number: '$n'" >&2; exit 2 ;; esac
 done
 # A relative --warden (or WARDEN_BIN) is relative to where we were started.
@@ -232,20 +236,21 @@ EOF
 
 # ---- one measurement -------------------------------------------------------
 
-declare -A SECS RATE FAIL NOTE
+declare -A SECS RATE FAIL NOTE SENT ROUND_RATES
 
-# run_source PATH SIZE PORT: send $MESSAGES messages of SIZE bytes through
+# run_source PATH SIZE PORT COUNT: send COUNT messages of SIZE bytes through
 # 127.0.0.1:PORT, one message per connection (smtp-source's default), and
-# record seconds and msgs/s, or the reason it failed.
+# add the seconds to that path's total, or record why it failed.
 run_source() {
-    local path=$1 size=$2 port=$3 key="$1,$2"
+    local path=$1 size=$2 port=$3 count=$4 key="$1,$2"
     local out="$TMP/source.$path.$size.out" before after t0 t1 rc
+    [ -n "${FAIL[$key]:-}" ] && return 1
 
     before=$(sink_count "$path")
     t0=$(date +%s.%N)
     # In the background and waited for, so that a TERM to this script is
     # handled at once (bash defers traps until a foreground child ends).
-    timeout -k 5 "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$SESSIONS" -m "$MESSAGES" \
+    timeout -k 5 "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$SESSIONS" -m "$count" \
         -l "$size" -f "$SENDER" -t "$RCPT" "127.0.0.1:$port" >"$out" 2>&1 </dev/null &
     PIDS+=("$!")
     reap "$!"
@@ -256,7 +261,7 @@ run_source() {
     # has counted them; allow a moment for its counter line to be written.
     for _ in $(seq 20); do
         after=$(sink_count "$path")
-        [ $((after - before)) -ge "$MESSAGES" ] && break
+        [ $((after - before)) -ge "$count" ] && break
         sleep 0.1
     done
 
@@ -264,16 +269,47 @@ run_source() {
         FAIL[$key]="timed out after ${RUN_TIMEOUT}s ($((after - before)) delivered)"
     elif [ "$rc" != 0 ]; then
         FAIL[$key]="smtp-source exit $rc: $(head -n 2 "$out" | tr '\n' ' ')"
-    elif [ $((after - before)) -ne "$MESSAGES" ]; then
-        FAIL[$key]="sink counted $((after - before)) of $MESSAGES messages"
+    elif [ $((after - before)) -ne "$count" ]; then
+        FAIL[$key]="sink counted $((after - before)) of $count messages"
     fi
     if [ -n "${FAIL[$key]:-}" ]; then
         return 1
     fi
     # smtp-source prints nothing on success; keep any warning as a note.
     [ -s "$out" ] && NOTE[$key]="smtp-source said: $(head -n 1 "$out")"
-    SECS[$key]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-    RATE[$key]=$(awk -v a="$t0" -v b="$t1" -v m="$MESSAGES" 'BEGIN { printf "%.0f", m / (b - a) }')
+    SECS[$key]=$(awk -v s="${SECS[$key]:-0}" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", s + b - a }')
+    SENT[$key]=$(( ${SENT[$key]:-0} + count ))
+    RATE[$key]=$(awk -v s="${SECS[$key]}" -v m="${SENT[$key]}" 'BEGIN { printf "%.0f", m / s }')
+    ROUND_RATES[$key]+=" $(awk -v a="$t0" -v b="$t1" -v m="$count" 'BEGIN { printf "%.0f", m / (b - a) }')"
+}
+
+# One path, one round (restarting a Warden that died, so that one failure
+# does not hide the other figures).
+run_path() {
+    local path=$1 size=$2 count=$3
+    case $path in
+    direct) run_source direct "$size" "${SINK_PORT[direct]}" "$count" ;;
+    haproxy-tcp)
+        if [ -n "${HAPROXY_FAIL:-}" ]; then
+            FAIL[haproxy-tcp,$size]="haproxy $HAPROXY_FAIL"
+        else
+            run_source haproxy-tcp "$size" "$HAPROXY_PORT" "$count"
+        fi ;;
+    warden)
+        if [ -n "$WARDEN_PID" ] && ! alive "$WARDEN_PID"; then
+            reap "$WARDEN_PID"
+            NOTE[warden,$size]="warden had exited (status $REAP_STATUS) before a run; restarted it"
+            start_warden
+        fi
+        if [ -z "$WARDEN_PID" ]; then
+            FAIL[warden,$size]=$WARDEN_FAIL
+        elif ! run_source warden "$size" "$WARDEN_PORT" "$count"; then
+            if ! alive "$WARDEN_PID"; then
+                reap "$WARDEN_PID"
+                FAIL[warden,$size]+="; warden exited with status $REAP_STATUS; log: $(log_tail "$WARDEN_LOG" 2)"
+            fi
+        fi ;;
+    esac
 }
 
 # ---- the runs --------------------------------------------------------------
@@ -283,7 +319,7 @@ size_label() {
 }
 
 echo "Warden benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs, $(uname -r)"
-echo "smtp-source -s $SESSIONS -m $MESSAGES -l SIZE -f $SENDER -t $RCPT (one message per connection)"
+echo "smtp-source -s $SESSIONS -m $(( (MESSAGES + ROUNDS - 1) / ROUNDS )) -l SIZE -f $SENDER -t $RCPT (one message per connection), $ROUNDS rounds per path, path order rotated each round"
 echo "warden: $WARDEN_BIN"
 echo
 
@@ -291,31 +327,18 @@ for path in direct haproxy-tcp warden; do start_sink "$path"; done
 start_haproxy || true
 start_warden || true
 
+# Each path's messages go in ROUNDS runs, and the order of the paths turns
+# every round: what one run leaves behind (tens of thousands of sockets in
+# TIME_WAIT, a warm or cold cache) must not always land on the same path.
+PATHS=(direct haproxy-tcp warden)
 for size in $SIZES; do
     echo "running $(size_label "$size") ..." >&2
-    run_source direct "$size" "${SINK_PORT[direct]}"
-
-    if [ -n "${HAPROXY_FAIL:-}" ]; then
-        FAIL[haproxy-tcp,$size]="haproxy $HAPROXY_FAIL"
-    else
-        run_source haproxy-tcp "$size" "$HAPROXY_PORT"
-    fi
-
-    # Start Warden again if it died during an earlier run, so that one
-    # failure does not hide the figures for the next size.
-    if [ -n "$WARDEN_PID" ] && ! alive "$WARDEN_PID"; then
-        reap "$WARDEN_PID"
-        NOTE[warden,$size]="warden had exited (status $REAP_STATUS) before this run; restarted it"
-        start_warden
-    fi
-    if [ -z "$WARDEN_PID" ]; then
-        FAIL[warden,$size]=$WARDEN_FAIL
-    elif ! run_source warden "$size" "$WARDEN_PORT"; then
-        if ! alive "$WARDEN_PID"; then
-            reap "$WARDEN_PID"
-            FAIL[warden,$size]+="; warden exited with status $REAP_STATUS; log: $(log_tail "$WARDEN_LOG" 2)"
-        fi
-    fi
+    per_round=$(( (MESSAGES + ROUNDS - 1) / ROUNDS ))
+    for ((r = 0; r < ROUNDS; r++)); do
+        for ((i = 0; i < 3; i++)); do
+            run_path "${PATHS[$(( (i + r) % 3 ))]}" "$size" "$per_round"
+        done
+    done
 done
 
 # ---- idle memory -----------------------------------------------------------
@@ -350,7 +373,7 @@ for size in $SIZES; do
     for path in direct haproxy-tcp warden; do
         key="$path,$size"
         if [ -n "${FAIL[$key]:-}" ]; then
-            printf '%-14s %5s %7s FAILED: %s\n' "$path" "$(size_label "$size")" "$MESSAGES" "${FAIL[$key]}"
+            printf '%-14s %5s %7s FAILED: %s\n' "$path" "$(size_label "$size")" "${SENT[$key]:-0}" "${FAIL[$key]}"
             status=1
             continue
         fi
@@ -358,8 +381,8 @@ for size in $SIZES; do
         [ -n "${RATE[direct,$size]:-}" ] && vd=$(ratio "${RATE[$key]}" "${RATE[direct,$size]}")
         [ "$path" != direct ] && [ -n "${RATE[haproxy-tcp,$size]:-}" ] &&
             vh=$(ratio "${RATE[$key]}" "${RATE[haproxy-tcp,$size]}")
-        printf '%-14s %5s %7s %9s %8s %10s %11s\n' "$path" "$(size_label "$size")" \
-            "$MESSAGES" "${SECS[$key]}" "${RATE[$key]}" "$vd" "$vh"
+        printf '%-14s %5s %7s %9s %8s %10s %11s   rounds:%s\n' "$path" "$(size_label "$size")" \
+            "${SENT[$key]}" "${SECS[$key]}" "${RATE[$key]}" "$vd" "$vh" "${ROUND_RATES[$key]}"
     done
 done
 for key in "${!NOTE[@]}"; do echo "note ($key): ${NOTE[$key]}"; done
