@@ -14,10 +14,12 @@ packages=(
     libevent-dev      # event loop, bufferevents, OpenSSL filter, evdns
     libyaml-dev       # config and policy files
     libssl-dev        # STARTTLS / implicit TLS
+    libhiredis-dev    # Redis client (async, on libevent) for shared limits
     # tests
     libcmocka-dev     # C unit tests
     python3 python3-pytest  # functional tests (Debian's python3)
     python3-dnslib    # a real DNS server on loopback in tests
+    redis-server      # a real Redis in tests of the shared limit store
     postfix           # real backend in tests; smtp-source/smtp-sink for the benchmark
     openssl           # test certificates, s_client
     swaks             # sending test mail by hand (README quickstart)

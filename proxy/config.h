@@ -53,6 +53,12 @@ enum backend_unavailable {
 
 enum log_target { LOG_TARGET_STDERR, LOG_TARGET_SYSLOG };
 
+enum store_type { STORE_MEMORY, STORE_REDIS };
+enum store_failure {
+    STORE_FAIL_OPEN,    /* store unreachable: accept, log once per outage */
+    STORE_FAIL_CLOSED,  /* store unreachable: 451 */
+};
+
 #define CONFIG_MAX_BACKENDS 8
 
 struct listener_conf {
@@ -112,6 +118,19 @@ struct dns_conf {
     unsigned timeout;             /* milliseconds */
 };
 
+/* Where limit counters live (see store.h). */
+struct store_conf {
+    enum store_type type;
+    struct netaddr redis;         /* host:port, default 127.0.0.1:6379 */
+    char *redis_password;         /* AUTH; NULL: none */
+    unsigned redis_db;            /* SELECT */
+    unsigned timeout;             /* ms per call; then the failure policy */
+    enum store_failure on_failure;
+    char *key_prefix;             /* default "warden:" */
+    unsigned node_ttl;            /* ms: a dead node's connections stop
+                                   * counting after this */
+};
+
 struct log_conf {
     enum log_target target;
     int level;                    /* syslog priority: LOG_ERR..LOG_DEBUG */
@@ -136,6 +155,7 @@ struct config {
     struct policy *policy;        /* loaded from policy_files */
     struct log_conf log;
     struct dns_conf dns;
+    struct store_conf store;
     unsigned workers;             /* event loop threads; 0: one per CPU */
     unsigned refs;
 };

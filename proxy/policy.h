@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "errors.h"
+#include "limit_rules.h"
 #include "netaddr.h"
 
 enum access_action {
@@ -35,6 +36,8 @@ struct access_rule {
 struct policy {
     struct access_rule *access;
     size_t naccess;
+    struct limit_rule *limits;    /* in file order; names unique */
+    size_t nlimits;
 };
 
 /* Load and merge the files in order; NULL and errs filled on any error. */
