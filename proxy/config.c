@@ -47,6 +47,7 @@ static void load_smtp(const struct ymap *top, struct config *cfg);
 static void load_policies(const struct ymap *top, struct config *cfg);
 static void load_log(const struct ymap *top, struct config *cfg);
 static void load_dns(const struct ymap *top, struct config *cfg);
+static void load_store(const struct ymap *top, struct config *cfg);
 
 /* Helpers for values that need more than a type check. */
 static bool load_listener(const struct ylist *l, size_t i,
@@ -61,6 +62,7 @@ static void load_readable_file(const struct ymap *m, const char *key,
 static void load_addr_list(const struct ymap *m, const char *key,
                            int default_port, size_t min, size_t max,
                            struct netaddr *out, size_t *n);
+static bool valid_key_prefix(const char *s);
 
 /* ---- durations and sizes ---- */
 
@@ -189,6 +191,13 @@ struct config *config_defaults(void)
     c->log = (struct log_conf){LOG_TARGET_STDERR, LOG_INFO, LOG_MAIL};
     c->dns.resolve_client = true;
     c->dns.timeout = 5 * 1000;
+    c->store.type = STORE_MEMORY;
+    netaddr_from_ip(&c->store.redis, "127.0.0.1", 6379);
+    c->store.redis_db = 0;
+    c->store.timeout = 250;
+    c->store.on_failure = STORE_FAIL_OPEN;
+    c->store.key_prefix = must(strdup("warden:"));
+    c->store.node_ttl = 60 * 1000;
     return c;
 }
 
@@ -222,6 +231,8 @@ static void config_free(struct config *c)
     free(c->spool_dir);
     yamldoc_strv_free(c->policy_files, c->npolicy_files);
     policy_free(c->policy);
+    free(c->store.redis_password);
+    free(c->store.key_prefix);
     free(c);
 }
 
@@ -234,13 +245,13 @@ static void config_free(struct config *c)
 static void (*const sections[])(const struct ymap *, struct config *) = {
     load_scalars, load_trusted_proxies, load_tls,  load_listen,   load_backend,
     load_limits,  load_timeouts,        load_smtp, load_policies, load_log,
-    load_dns,
+    load_dns,     load_store,
 };
 
 static const char *const top_keys[] = {
     "hostname", "listen",   "backend", "trusted_proxies", "tls",
     "limits",   "timeouts", "smtp",    "spool_dir",       "policies",
-    "log",      "dns",      "workers", NULL,
+    "log",      "dns",      "workers", "store",           NULL,
 };
 
 static void load_document(struct yamldoc *d, struct config *cfg)
@@ -717,4 +728,73 @@ static void load_dns(const struct ymap *top, struct config *cfg)
                    sizeof(dns->servers) / sizeof(dns->servers[0]), dns->servers,
                    &dns->nservers);
     ymap_duration(&m, "timeout", 1, &dns->timeout);
+}
+
+/* ---- store ---- */
+
+/*
+ * The redis settings are read (and checked) with type: memory too, so the
+ * example file can show them all; only type: redis uses them.
+ */
+static void load_store(const struct ymap *top, struct config *cfg)
+{
+    static const char *const keys[] = {
+        "type",       "redis",      "redis_password", "redis_db", "timeout",
+        "on_failure", "key_prefix", "node_ttl",       NULL,
+    };
+    static const struct yamldoc_enum types[] = {
+        {"memory", STORE_MEMORY},
+        {"redis", STORE_REDIS},
+        {NULL, 0},
+    };
+    static const struct yamldoc_enum failures[] = {
+        {"accept", STORE_FAIL_OPEN},
+        {"tempfail", STORE_FAIL_CLOSED},
+        {NULL, 0},
+    };
+    struct store_conf *st = &cfg->store;
+    char err[128], *s = NULL;
+    struct ymap m;
+    int v;
+
+    if (!ymap_sub(top, "store", keys, &m))
+        return;
+    if (ymap_enum(&m, "type", types, &v) > 0)
+        st->type = (enum store_type)v;
+    if (ymap_str(&m, "redis", &s) > 0 &&
+        netaddr_parse(s, 6379, &st->redis, err, sizeof(err)) != 0)
+        ymap_error(&m, ymap_get(&m, "redis"), "redis", "%s", err);
+    free(s);
+    s = NULL;
+    ymap_str(&m, "redis_password", &st->redis_password);
+    ymap_uint(&m, "redis_db", 0, 15, &st->redis_db);
+    ymap_duration(&m, "timeout", 1, &st->timeout);
+    if (ymap_enum(&m, "on_failure", failures, &v) > 0)
+        st->on_failure = (enum store_failure)v;
+    if (ymap_str(&m, "key_prefix", &s) > 0) {
+        if (valid_key_prefix(s)) {
+            free(st->key_prefix);
+            st->key_prefix = s;
+            s = NULL;
+        } else {
+            ymap_error(&m, ymap_get(&m, "key_prefix"), "key_prefix",
+                       "\"%s\": use 1-64 printable characters without blanks",
+                       s);
+        }
+    }
+    free(s);
+    /* A dead node's connections stop counting after node_ttl; much less
+     * and a short store stall would drop live nodes' connections too. */
+    ymap_duration(&m, "node_ttl", 3000, &st->node_ttl);
+}
+
+/* Store keys are binary-safe, but admins read them in redis-cli. */
+static bool valid_key_prefix(const char *s)
+{
+    size_t n = strlen(s);
+
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+            return false;
+    return n >= 1 && n <= 64;
 }

@@ -14,12 +14,14 @@
 
 static const struct check_ops *const checks[] = {
     &check_access,
+    &check_limits,
 };
 #define NCHECKS (sizeof(checks) / sizeof(checks[0]))
 
 struct engine_session {
     struct config *cfg;
     struct event_base *base;
+    struct store_client *store;
     void *state[NCHECKS];
     /* the run in progress, if a check is pending */
     bool pending;
@@ -42,7 +44,8 @@ const char *checkpoint_name(enum checkpoint cp)
 }
 
 struct engine_session *engine_session_new(struct config *cfg,
-                                          struct event_base *base)
+                                          struct event_base *base,
+                                          struct store_client *store)
 {
     struct engine_session *es = calloc(1, sizeof(*es));
 
@@ -50,6 +53,7 @@ struct engine_session *engine_session_new(struct config *cfg,
         return NULL;
     es->cfg = config_ref(cfg);
     es->base = base;
+    es->store = store;
     return es;
 }
 
@@ -76,9 +80,26 @@ struct event_base *engine_session_base(struct engine_session *es)
     return es->base;
 }
 
-void **engine_session_state(struct engine_session *es)
+struct store_client *engine_session_store(struct engine_session *es)
 {
-    return &es->state[es->next];
+    return es->store;
+}
+
+void **engine_session_state(struct engine_session *es,
+                            const struct check_ops *c)
+{
+    for (size_t i = 0; i < NCHECKS; i++)
+        if (checks[i] == c)
+            return &es->state[i];
+    abort(); /* a check that is not in the table */
+}
+
+void engine_note_failure(struct engine_session *es,
+                         const struct engine_ctx *ctx)
+{
+    for (size_t i = 0; i < NCHECKS; i++)
+        if (checks[i]->note_failure)
+            checks[i]->note_failure(es, ctx);
 }
 
 /* Fold one check's verdict in; returns true when the run is decided. */

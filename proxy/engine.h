@@ -14,7 +14,8 @@
  * Completion: engine_run() returns ENGINE_DONE when the verdict is already
  * in *out, or ENGINE_PENDING when done() will be called later from the
  * loop (never from inside engine_run). A pending run is cancelled by
- * engine_session_free(); done() is then not called.
+ * engine_session_free(); done() is then not called. CP_AUTH and CP_CLOSE
+ * are run synchronously: checks must finish at once there.
  */
 #ifndef WARDEN_ENGINE_H
 #define WARDEN_ENGINE_H
@@ -27,6 +28,7 @@
 struct event_base;
 struct config;
 struct spool;
+struct store_client;
 
 enum checkpoint {
     CP_CONNECT,   /* client address known (after a trusted PROXY header) */
@@ -94,8 +96,14 @@ struct engine_session;
  * policies in force when the session began stay in force until it ends.
  */
 struct engine_session *engine_session_new(struct config *cfg,
-                                          struct event_base *base);
+                                          struct event_base *base,
+                                          struct store_client *store);
 void engine_session_free(struct engine_session *es);
+
+/* A recipient or command was refused (by the backend or by Warden's own
+ * syntax checks): checks that count failures are told. Never blocks. */
+void engine_note_failure(struct engine_session *es,
+                         const struct engine_ctx *ctx);
 
 /* Run every check that applies to cp; see the completion rules above. */
 enum engine_status engine_run(struct engine_session *es, enum checkpoint cp,

@@ -60,7 +60,7 @@ static int parse_count(const char *s, size_t len, uint64_t *out)
         if (i + 1 != len)
             return -1;
     }
-    if (n == 0)
+    if (n == 0 || n > UINT64_MAX / mult)
         return -1;
     *out = n * mult;
     return 0;

@@ -33,6 +33,7 @@
 #include "runtime.h"
 #include "session.h"
 #include "session_int.h"
+#include "store.h"
 
 struct server;
 
@@ -60,6 +61,7 @@ struct server {
     struct worker *workers;
     size_t nworkers;
     unsigned total;               /* sessions in all workers (atomic) */
+    struct store *store;          /* limit counters */
     struct event *ev_term, *ev_int, *ev_hup;
 };
 
@@ -95,6 +97,13 @@ struct dns *loop_dns(struct loop *lp)
     if (!lp->dns)
         lp->dns = dns_new(lp->base, &lp->rt->cfg->dns);
     return lp->dns;
+}
+
+struct store_client *loop_store(struct loop *lp)
+{
+    if (!lp->store_client && lp->store)
+        lp->store_client = store_client_new(lp->store, lp->base);
+    return lp->store_client;
 }
 
 /* ---- accepting -------------------------------------------------------- */
@@ -224,6 +233,10 @@ static void warn_restart_only(const struct config *old, const struct config *new
         log_warn("reload: dns settings change only after a restart");
     if (old->workers != new->workers)
         log_warn("reload: workers changes only after a restart");
+    if (old->store.type != new->store.type ||
+        memcmp(&old->store.redis, &new->store.redis, sizeof(old->store.redis)) ||
+        old->store.redis_db != new->store.redis_db)
+        log_warn("reload: the store changes only after a restart");
 }
 
 /* In a worker's own thread: start using the newest snapshot. */
@@ -340,6 +353,7 @@ static int worker_init(struct server *srv, struct worker *w, bool reuseport)
     w->srv = srv;
     w->notify[0] = w->notify[1] = -1;
     w->loop.total = &srv->total;
+    w->loop.store = srv->store;
     w->loop.rt = runtime_ref(srv->rt);
     w->loop.base = event_base_new();
     if (!w->loop.base)
@@ -390,6 +404,7 @@ static void worker_free(struct worker *w)
     if (w->notify[1] >= 0)
         close(w->notify[1]);
     dns_free(w->loop.dns);
+    store_client_free(w->loop.store_client);
     runtime_unref(w->loop.rt);
     if (w->loop.base)
         event_base_free(w->loop.base);
@@ -449,6 +464,7 @@ static void server_free(struct server *srv)
     for (size_t i = 0; i < srv->nworkers; i++)
         worker_free(&srv->workers[i]);
     free(srv->workers);
+    store_free(srv->store);
     runtime_unref(srv->rt);
     pthread_mutex_destroy(&srv->lock);
 }
@@ -483,6 +499,8 @@ int server_run(const char *config_path)
     }
     errors_free(&errs);
     log_setup(&srv.rt->cfg->log);
+    if (!(srv.store = store_new(srv.rt->cfg)))
+        goto out;
     srv.nworkers = worker_count(srv.rt->cfg);
     srv.workers = calloc(srv.nworkers, sizeof(*srv.workers));
     if (!srv.workers)

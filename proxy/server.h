@@ -17,6 +17,8 @@ struct event_base;
 struct runtime;
 struct dns;
 struct session;
+struct store;
+struct store_client;
 
 struct loop {
     struct event_base *base;
@@ -27,11 +29,15 @@ struct loop {
     unsigned *total;              /* sessions in all loops (atomic); or NULL */
     bool draining;                /* SIGTERM received */
     uint64_t id_next;             /* session id counter (0: not seeded) */
+    struct store *store;          /* limit counters, shared by all loops */
+    struct store_client *store_client; /* this loop's handle, lazily */
 };
 
 void loop_session_add(struct loop *lp, struct session *s);
 void loop_session_gone(struct loop *lp, struct session *s);
 struct dns *loop_dns(struct loop *lp);
+/* This loop's store handle; NULL when there is no store. */
+struct store_client *loop_store(struct loop *lp);
 
 /* Run the daemon until SIGTERM/SIGINT and drain. Returns an exit code. */
 int server_run(const char *config_path);

@@ -137,6 +137,10 @@ void reply_error(struct session *s, const char *fmt, ...)
     va_start(ap, fmt);
     slot_vfill(s, slot_new(s), false, fmt, ap);
     va_end(ap);
+    if (s->es) {
+        ctx_refresh(s);
+        engine_note_failure(s->es, &s->ctx);
+    }
     if (++s->errors >= s->cfg->limits.max_errors) {
         snprintf(s->close_reason, sizeof(s->close_reason), "too many errors");
         reply_close(s, "421 4.7.0 %s Error: too many errors",
@@ -881,7 +885,7 @@ struct session *session_new(struct loop *lp, struct runtime *rt,
         netaddr_from_sockaddr(&s->local, (struct sockaddr *)&ss, sslen);
     nodelay(fd);
     s->ev_free = event_new(lp->base, -1, 0, free_cb, s);
-    s->es = engine_session_new(rt->cfg, lp->base);
+    s->es = engine_session_new(rt->cfg, lp->base, loop_store(lp));
     verdict_init(&s->verdict);
     loop_session_add(lp, s);
     if (!s->ev_free || !s->es || !create_client_conn(s, fd)) {

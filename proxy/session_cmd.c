@@ -729,6 +729,9 @@ static void rcpt_reply(struct session *s, struct smtp_reply *r,
         tx_add_rcpt(tx, data);
     } else if (tx) {
         tx->rcpts_refused++;
+        ctx_refresh(s);
+        s->ctx.rcpt = data;
+        engine_note_failure(s->es, &s->ctx);
         log_info("session=%s reject: RCPT from [%s]: %s; from=<%s> to=<%s>",
                  s->id, s->client_ip, smtp_reply_last(r, last, sizeof(last)),
                  tx->sender, log_sanitize(data, to, sizeof(to)));

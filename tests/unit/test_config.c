@@ -168,6 +168,14 @@ static void assert_defaults(const struct config *c)
     assert_true(c->dns.resolve_client);
     assert_int_equal(c->dns.nservers, 0);
     assert_int_equal(c->dns.timeout, 5000);
+    assert_int_equal(c->store.type, STORE_MEMORY);
+    assert_addr(&c->store.redis, "127.0.0.1:6379");
+    assert_null(c->store.redis_password);
+    assert_int_equal(c->store.redis_db, 0);
+    assert_int_equal(c->store.timeout, 250);
+    assert_int_equal(c->store.on_failure, STORE_FAIL_OPEN);
+    assert_string_equal(c->store.key_prefix, "warden:");
+    assert_int_equal(c->store.node_ttl, 60000);
 }
 
 static void test_defaults(void **state)
@@ -263,7 +271,16 @@ static const char full_yaml[] =
     "dns:\n"
     "  resolve_client: off\n"
     "  servers: [192.0.2.53, \"[2001:db8::53]:5353\"]\n"
-    "  timeout: 1500ms\n";
+    "  timeout: 1500ms\n"
+    "store:\n"
+    "  type: redis\n"
+    "  redis: \"[::1]:6380\"\n"
+    "  redis_password: s3cret\n"
+    "  redis_db: 15\n"
+    "  timeout: 1s\n"
+    "  on_failure: tempfail\n"
+    "  key_prefix: \"mx1:\"\n"
+    "  node_ttl: 3s\n";
 
 static void test_full_file(void **state)
 {
@@ -278,7 +295,10 @@ static void test_full_file(void **state)
     free(write_file(t, "access.yaml",
                     "access:\n"
                     "  - networks: [192.0.2.0/24]\n"
-                    "    action: reject\n"));
+                    "    action: reject\n"
+                    "limits:\n"
+                    "  - {name: l, key: user, count: messages, "
+                    "rate: 10/1h}\n"));
     c = load(t, full_yaml, &errs);
     if (!c)
         dump_errors(&errs);
@@ -344,6 +364,8 @@ static void test_full_file(void **state)
     assert_non_null(c->policy);
     assert_int_equal(c->policy->naccess, 1);
     assert_int_equal(c->policy->access[0].action, ACCESS_REJECT);
+    assert_int_equal(c->policy->nlimits, 1);
+    assert_string_equal(c->policy->limits[0].name, "l");
 
     assert_int_equal(c->log.target, LOG_TARGET_SYSLOG);
     assert_int_equal(c->log.level, LOG_DEBUG);
@@ -353,6 +375,14 @@ static void test_full_file(void **state)
     assert_addr(&c->dns.servers[0], "192.0.2.53:53");
     assert_addr(&c->dns.servers[1], "[2001:db8::53]:5353");
     assert_int_equal(c->dns.timeout, 1500);
+    assert_int_equal(c->store.type, STORE_REDIS);
+    assert_addr(&c->store.redis, "[::1]:6380");
+    assert_string_equal(c->store.redis_password, "s3cret");
+    assert_int_equal(c->store.redis_db, 15);
+    assert_int_equal(c->store.timeout, 1000);
+    assert_int_equal(c->store.on_failure, STORE_FAIL_CLOSED);
+    assert_string_equal(c->store.key_prefix, "mx1:");
+    assert_int_equal(c->store.node_ttl, 3000);
     assert_int_equal(c->refs, 1);
     config_unref(c);
     assert_int_equal(errs.n, 0);
@@ -489,7 +519,9 @@ static void test_unknown_keys_everywhere(void **state)
                      "dns:\n"                      /* 18 */
                      "  server: 127.0.0.1\n"       /* 19 */
                      "limits:\n"                   /* 20 */
-                     "  max_errors: 5\n",          /* 21 */
+                     "  max_errors: 5\n"           /* 21 */
+                     "store:\n"                    /* 22 */
+                     "  tpye: redis\n",            /* 23 */
                      &errs));
     assert_error(&errs, t->yaml, 1, "unknown key \"bogus\" in top level");
     assert_error(&errs, t->yaml, 4, "unknown key \"adress\" in listen[0]");
@@ -502,7 +534,8 @@ static void test_unknown_keys_everywhere(void **state)
     assert_error(&errs, t->yaml, 17, "unknown key \"file\" in log");
     assert_error(&errs, t->yaml, 19, "unknown key \"server\" in dns");
     assert_error(&errs, t->yaml, 20, "duplicate key \"limits\" in top level");
-    assert_int_equal(errs.n, 10);
+    assert_error(&errs, t->yaml, 23, "unknown key \"tpye\" in store");
+    assert_int_equal(errs.n, 11);
     errors_free(&errs);
 }
 
@@ -736,6 +769,67 @@ static void test_files_and_dirs(void **state)
     errors_free(&errs);
 }
 
+static void test_store(void **state)
+{
+    struct tdir *t = *state;
+    struct errors errs = {0};
+    struct config *c;
+
+    assert_null(load(t,
+                     "store:\n"                      /* 1 */
+                     "  type: mysql\n"               /* 2 */
+                     "  redis: localhost:6379\n"     /* 3 */
+                     "  redis_password: \"\"\n"      /* 4 */
+                     "  redis_db: 16\n"              /* 5 */
+                     "  timeout: 0ms\n"              /* 6 */
+                     "  on_failure: reject\n"        /* 7 */
+                     "  key_prefix: \"my prefix\"\n" /* 8 */
+                     "  node_ttl: 2999ms\n",         /* 9 */
+                     &errs));
+    assert_error(&errs, t->yaml, 2,
+                 "store.type: expected one of memory, redis, got \"mysql\"");
+    assert_error(&errs, t->yaml, 3,
+                 "store.redis: invalid IP address \"localhost\"");
+    assert_error(&errs, t->yaml, 4, "store.redis_password: must not be empty");
+    assert_error(&errs, t->yaml, 5, "store.redis_db: must be at most 15");
+    assert_error(&errs, t->yaml, 6, "store.timeout: must be greater than 0");
+    assert_error(&errs, t->yaml, 7,
+                 "store.on_failure: expected one of accept, tempfail, got "
+                 "\"reject\"");
+    assert_error(&errs, t->yaml, 8,
+                 "store.key_prefix: \"my prefix\": use 1-64 printable "
+                 "characters without blanks");
+    assert_error(&errs, t->yaml, 9, "store.node_ttl: must be at least 3000ms");
+    assert_int_equal(errs.n, 8);
+    errors_free(&errs);
+
+    /* 64 characters fit, 65 do not; a bare address gets port 6379 */
+    c = load(t,
+             "store:\n"
+             "  redis: 192.0.2.7\n"
+             "  key_prefix: "
+             "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+             "abcd\n",
+             &errs);
+    if (!c)
+        dump_errors(&errs);
+    assert_non_null(c);
+    assert_addr(&c->store.redis, "192.0.2.7:6379");
+    assert_int_equal(strlen(c->store.key_prefix), 64);
+    assert_int_equal(c->store.type, STORE_MEMORY);
+    config_unref(c);
+    expect_one_error(t,
+                     "store:\n"
+                     "  key_prefix: "
+                     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+                     "abcdefghijabcde\n",
+                     2, "store.key_prefix: \"abcdefghij");
+    expect_one_error(t, "store: redis\n", 1,
+                     "store: expected a mapping, got a string");
+    expect_one_error(t, "store:\n  key_prefix: \"a\\tb\"\n", 2,
+                     "store.key_prefix: \"a\tb\": use 1-64");
+}
+
 static void test_policy_errors_reported(void **state)
 {
     struct tdir *t = *state;
@@ -780,6 +874,7 @@ int main(void)
         T(test_listeners),
         T(test_files_and_dirs),
         T(test_policy_errors_reported),
+        T(test_store),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
