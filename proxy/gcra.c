@@ -129,7 +129,9 @@ void gcra_evaluate(const struct gcra_window *w, double tat_us, double now_us,
     double new_tat = tat + cost * w->emission_us;
     double allow_at = new_tat - w->tolerance_us;
 
-    out->allowed = allow_at <= now_us;
+    /* 1 us of slack: T need not be a whole number of microseconds, and
+     * N additions of it must still let the N-th request through */
+    out->allowed = allow_at <= now_us + GCRA_SLACK_US;
     out->new_tat_us = new_tat;
     out->retry_us = out->allowed ? 0 : allow_at - now_us;
     /* what is left after this request (or now, if it was refused) */

@@ -49,6 +49,9 @@ struct gcra_outcome {
     double remaining;     /* requests of cost 1 still allowed now */
 };
 
+/* Tolerance for rounding in sums of T (the Redis script uses the same). */
+#define GCRA_SLACK_US 1.0
+
 /* tat_us: stored TAT, or 0 for a fresh key. Pure: stores nothing. */
 void gcra_evaluate(const struct gcra_window *w, double tat_us, double now_us,
                    double cost, struct gcra_outcome *out);
