@@ -70,21 +70,53 @@ static void sleep_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
-/* Up means PING answers; wait up to 5 s either way. */
-static bool redis_up(void)
+/* The pid in our pidfile, 0 while there is none. */
+static long our_pid(void)
+{
+    char path[128];
+    long pid = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/redis.pid", redis_dir);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    return pid;
+}
+
+/*
+ * The pid of the server answering on our port, 0 when none answers. Other
+ * test runs may start servers at the same time: a server is ours only if
+ * this pid is the one in our pidfile.
+ */
+static long server_pid(void)
 {
     struct timeval tv = {0, 200000};
     redisContext *ctx = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
     redisReply *r = NULL;
-    bool up = false;
+    const char *p;
+    long pid = 0;
 
     if (ctx && !ctx->err) {
-        r = redisCommand(ctx, "PING");
-        up = r != NULL;
+        if (admin_password[0])
+            freeReplyObject(redisCommand(ctx, "AUTH %s", admin_password));
+        r = redisCommand(ctx, "INFO server");
     }
+    if (r && r->type == REDIS_REPLY_STRING &&
+        (p = strstr(r->str, "process_id:")))
+        pid = strtol(p + strlen("process_id:"), NULL, 10);
+    else if (r)
+        pid = -1;  /* someone answers, but not with INFO */
     freeReplyObject(r);
     redisFree(ctx);
-    return up;
+    return pid;
+}
+
+static bool redis_up(void)
+{
+    return server_pid() != 0;
 }
 
 static int redis_start(void)
@@ -98,9 +130,12 @@ static int redis_start(void)
              redis_port, redis_dir, redis_dir);
     if (system(cmd) != 0)
         return -1;
-    for (int i = 0; i < 100; i++, sleep_ms(50))
-        if (redis_up())
+    for (int i = 0; i < 100; i++, sleep_ms(50)) {
+        long pid = our_pid();
+
+        if (pid > 0 && server_pid() == pid)
             return 0;
+    }
     return -1;
 }
 
@@ -122,12 +157,14 @@ static int group_setup(void **state)
     (void)state;
     if (!mkdtemp(redis_dir))
         return -1;
-    redis_port = free_port();
-    if (redis_start() != 0) {
+    /* a port picked by free_port() may be taken again before redis binds */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        redis_port = free_port();
+        if (redis_start() == 0)
+            return 0;
         fprintf(stderr, "cannot start redis-server on port %d\n", redis_port);
-        return -1;
     }
-    return 0;
+    return -1;
 }
 
 static int group_teardown(void **state)
