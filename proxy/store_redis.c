@@ -18,7 +18,15 @@
  * A call owns its evtimer for store.timeout; when it fires the caller gets
  * ok=false and the late reply is ignored -- except that a CONN_ACQUIRE the
  * server applied late is given back at once, so a slot no caller knows it
- * holds never stays taken. The same holds for cancelled calls.
+ * holds never stays taken. The same holds for cancelled calls. In the
+ * other direction, CONN_RELEASE ops refused while the connection is down
+ * are kept and sent after the reconnect (releases_defer).
+ *
+ * Keys: GCRA state is a string (the TAT, "%.17g") with PX until the TAT
+ * has passed plus a second; strikes are key ":strikes" with PX
+ * strike_ttl_ms; concurrency is a hash {node id: slots} with PX
+ * CONN_HASH_TTL_MS; heartbeats are prefix "node:" id with PX node_ttl.
+ * Limit keys must therefore not start with "node:".
  */
 #include "store_redis.h"
 
@@ -53,8 +61,9 @@ static const char limits_lua[] =
     "-- Warden limits: every op of one checkpoint in one atomic step.\n"
     "-- KEYS[i]: op i's key, prefixed. ARGV[1]: heartbeat key prefix\n"
     "-- (prefix .. 'node:'), ARGV[2]: this node's id, ARGV[3]: TTL of\n"
-    "-- concurrency hashes (ms); then 7 values per op: kind, emission_us,\n"
-    "-- tolerance_us, cost, limit, dry_run (1/0), strike_ttl_ms.\n"
+    "-- concurrency hashes (ms), ARGV[4]: GCRA_SLACK_US; then 7 values per\n"
+    "-- op: kind, emission_us, tolerance_us, cost, limit, dry_run (1/0),\n"
+    "-- strike_ttl_ms.\n"
     "-- Returns 5 strings per op: allowed (1/0), retry_us, remaining,\n"
     "-- current, strikes.\n"
     "\n"
@@ -63,7 +72,7 @@ static const char limits_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
     "local hb_prefix, node = ARGV[1], ARGV[2]\n"
-    "local conn_ttl = tonumber(ARGV[3])\n"
+    "local conn_ttl, slack = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
     "local GCRA, PEEK, ADD, ACQUIRE, RELEASE = 0, 1, 2, 3, 4\n"
     "\n"
     "local function num(x) return string.format('%.17g', x) end\n"
@@ -76,7 +85,7 @@ static const char limits_lua[] =
     "  local tat = stored > now and stored or now\n"
     "  local new_tat = tat + cost * T\n"
     "  local allow_at = new_tat - tol\n"
-    "  local ok = allow_at <= now\n"
+    "  local ok = allow_at <= now + slack\n"
     "  local left = (now + tol - (ok and new_tat or tat)) / T\n"
     "  return ok, new_tat, ok and 0 or allow_at - now, left > 0 and left or 0\n"
     "end\n"
@@ -97,7 +106,9 @@ static const char limits_lua[] =
     "  local total = 0\n"
     "  for i = 1, #all, 2 do\n"
     "    local field = all[i]\n"
-    "    if field == node or redis.call('EXISTS', hb_prefix .. field) == 1 then\n"
+    "    local alive = field == node or\n"
+    "      redis.call('EXISTS', hb_prefix .. field) == 1\n"
+    "    if alive then\n"
     "      total = total + (tonumber(all[i + 1]) or 0)\n"
     "    else\n"
     "      redis.call('HDEL', key, field)\n"
@@ -107,10 +118,10 @@ static const char limits_lua[] =
     "end\n"
     "\n"
     "-- Phase 1: evaluate every op; nothing is counted yet. pass stays true\n"
-    "-- while every enforced GCRA and CONN_ACQUIRE op allows.\n"
+    "-- while no enforced GCRA or CONN_ACQUIRE op refuses.\n"
     "local ops, pass = {}, true\n"
     "for i = 1, #KEYS do\n"
-    "  local b = 3 + (i - 1) * 7\n"
+    "  local b = 4 + (i - 1) * 7\n"
     "  local op = {key = KEYS[i], kind = tonumber(ARGV[b + 1]),\n"
     "    T = tonumber(ARGV[b + 2]), tol = tonumber(ARGV[b + 3]),\n"
     "    cost = tonumber(ARGV[b + 4]), limit = tonumber(ARGV[b + 5]),\n"
@@ -123,15 +134,15 @@ static const char limits_lua[] =
     "    op.ok, op.new_tat, op.retry, op.remaining =\n"
     "      gcra(op.key, op.T, op.tol, op.cost)\n"
     "  end\n"
-    "  if not op.ok and not op.dry and (op.kind == GCRA or op.kind == ACQUIRE) then\n"
-    "    pass = false\n"
-    "  end\n"
+    "  op.refused = not op.ok and not op.dry and\n"
+    "    (op.kind == GCRA or op.kind == ACQUIRE)\n"
+    "  if op.refused then pass = false end\n"
     "  ops[i] = op\n"
     "end\n"
     "\n"
     "-- Phase 2: count. GCRA and CONN_ACQUIRE ops (enforced or dry run) count\n"
     "-- when all enforced ops passed and they pass themselves; PEEK never\n"
-    "-- counts; ADD and RELEASE always do. An enforced refusal is a strike.\n"
+    "-- counts; ADD and RELEASE always do. A refusal is a strike.\n"
     "local function apply(op)\n"
     "  local counts = pass and op.ok\n"
     "  if (op.kind == GCRA and counts) or op.kind == ADD then\n"
@@ -147,7 +158,7 @@ static const char limits_lua[] =
     "    op.current = conn_live(op.key)\n"
     "    redis.call('PEXPIRE', op.key, conn_ttl)\n"
     "  end\n"
-    "  if not op.ok and not op.dry and op.strike_ttl > 0 then\n"
+    "  if op.refused and op.strike_ttl > 0 then\n"
     "    local sk = op.key .. ':strikes'\n"
     "    op.strikes = redis.call('INCR', sk)\n"
     "    redis.call('PEXPIRE', sk, op.strike_ttl)\n"
@@ -188,6 +199,16 @@ static const char show_lua[] =
     "return {kind, string.format('%.17g', tat), string.format('%.17g', now),\n"
     "  string.format('%d', conns), redis.call('GET', KEYS[2]) or '0'}\n";
 
+/* `warden limits reset`: rate state and strikes go; a concurrency hash
+ * stays, since it counts connections that are still open. */
+static const char reset_lua[] =
+    "-- KEYS[1]: the key, KEYS[2]: its strike counter.\n"
+    "if redis.call('TYPE', KEYS[1])['ok'] == 'string' then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "return 0\n";
+
 /* Values per op in the script's ARGV and in its reply. */
 #define OP_ARGS 7
 #define OP_RESULTS 5
@@ -200,21 +221,25 @@ static const char show_lua[] =
 #define RECONNECT_MS 1000u
 /* Redis errors in the log: at most one line per client this often. */
 #define ERROR_LOG_MS 10000u
+/* Releases kept per client while Redis is away (256 bytes each). */
+#define DEFERRED_MAX 4096u
+/* Releases per call when they are sent after a reconnect. */
+#define DEFERRED_BATCH 32u
 
 struct redstore {
-    char host[NETADDR_STRLEN];   /* numeric IP, for hiredis */
+    char host[NETADDR_STRLEN]; /* numeric IP, for hiredis */
     int port;
-    char addr[NETADDR_STRLEN];   /* "127.0.0.1:6379", for logs */
-    char *password;              /* NULL: no AUTH */
-    unsigned db;                 /* 0: no SELECT */
+    char addr[NETADDR_STRLEN]; /* "127.0.0.1:6379", for logs */
+    char *password;            /* NULL: no AUTH */
+    unsigned db;               /* 0: no SELECT */
     unsigned timeout_ms;
     unsigned node_ttl_ms;
     char *prefix;
-    char *hb_prefix;             /* prefix "node:" */
-    char *hb_key;                /* hb_prefix node_id */
+    char *hb_prefix; /* prefix "node:" */
+    char *hb_key;    /* hb_prefix node_id */
     char node_id[320];
-    char sha[41];                /* SHA1 of limits_lua, hex */
-    int down_clients;            /* atomic: clients in an outage */
+    char sha[41];     /* SHA1 of limits_lua, hex */
+    int down_clients; /* atomic: clients in an outage */
 };
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_READY };
@@ -222,15 +247,17 @@ enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_READY };
 struct redstore_client {
     struct redstore *rs;
     struct event_base *base;
-    redisAsyncContext *ac;       /* NULL while DOWN */
+    redisAsyncContext *ac; /* NULL while DOWN */
     enum conn_state state;
-    bool outage;                 /* failed since the last good handshake */
+    bool outage; /* failed since the last good handshake */
     uint64_t last_attempt_ms;
     uint64_t last_error_log_ms;
     struct event *reconnect_timer;
     struct event *handshake_timer;
     struct event *heartbeat_timer;
     struct store_call *head, *tail;  /* awaiting a reply, oldest first */
+    char (*deferred)[STORE_KEY_MAX]; /* releases to send on reconnect */
+    size_t ndeferred, deferred_cap;
 };
 
 /* One op as the late-reply path needs it (see call_undo_late). */
@@ -249,11 +276,11 @@ struct cmd {
 };
 
 struct store_call {
-    struct redstore_client *c;   /* NULL once the client is freed */
+    struct redstore_client *c; /* NULL once the client is freed */
     struct store_call *prev, *next;
-    struct event *timer;         /* NULL once finished */
+    struct event *timer; /* NULL once finished */
     uint64_t sent_ms;
-    bool finished;               /* done() called, cancelled or detached */
+    bool finished; /* done() called, cancelled or detached */
     store_done_fn done;
     void *arg;
     struct store_result *res;
@@ -289,6 +316,10 @@ static bool conn_accepts_calls(const struct redstore_client *c);
 static void outage_begin(struct redstore_client *c, const char *why);
 static void outage_end(struct redstore_client *c);
 static void log_redis_error(struct redstore_client *c, const char *what);
+static void releases_defer(struct redstore_client *c,
+                           const struct store_op *ops, size_t n);
+static bool releases_grow(struct redstore_client *c);
+static void releases_flush(struct redstore_client *c);
 
 /* the command text */
 static int cmd_init(struct cmd *m, int argc, size_t textlen);
@@ -395,8 +426,7 @@ static int conf_check(const struct store_conf *sc)
     }
     /* the heartbeat runs every node_ttl/3 and needs a few ms of slack */
     if (sc->node_ttl < 30) {
-        log_err("store: node_ttl must be at least 30 ms (is %u)",
-                sc->node_ttl);
+        log_err("store: node_ttl must be at least 30 ms (is %u)", sc->node_ttl);
         return -1;
     }
     return 0;
@@ -432,8 +462,7 @@ static void node_id_make(char *buf, size_t len)
         if (us <= prev)
             us = prev + 1;
     } while (!__atomic_compare_exchange_n(&last_us, &prev, us, false,
-                                          __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED));
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED));
     snprintf(buf, len, "%s:%ld:%" PRIu64, host, (long)getpid(), us);
 }
 
@@ -445,7 +474,8 @@ static int script_sha(char *hex)
     unsigned int mdlen = 0;
 
     if (!EVP_Digest(limits_lua, strlen(limits_lua), md, &mdlen, EVP_sha1(),
-                    NULL) || mdlen != 20)
+                    NULL) ||
+        mdlen != 20)
         return -1;
     for (unsigned i = 0; i < mdlen; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
@@ -529,6 +559,7 @@ void redstore_client_free(struct redstore_client *c)
         event_free(c->handshake_timer);
     if (c->heartbeat_timer)
         event_free(c->heartbeat_timer);
+    free(c->deferred);
     free(c);
 }
 
@@ -594,8 +625,8 @@ static void conn_handshake(struct redstore_client *c)
         redisAsyncCommand(ac, conn_setup_reply, (void *)(intptr_t)SETUP_AUTH,
                           "AUTH %s", rs->password);
     if (rs->db)
-        redisAsyncCommand(ac, conn_setup_reply,
-                          (void *)(intptr_t)SETUP_SELECT, "SELECT %u", rs->db);
+        redisAsyncCommand(ac, conn_setup_reply, (void *)(intptr_t)SETUP_SELECT,
+                          "SELECT %u", rs->db);
     redisAsyncCommand(ac, conn_setup_reply, (void *)(intptr_t)SETUP_SCRIPT,
                       "SCRIPT LOAD %s", limits_lua);
     redisAsyncCommand(ac, conn_setup_reply, (void *)(intptr_t)SETUP_HEARTBEAT,
@@ -620,7 +651,8 @@ static void conn_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (step == SETUP_SCRIPT &&
         (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, c->rs->sha)))
         log_err("store: redis %s: SCRIPT LOAD returned an unexpected SHA1; "
-                "every call will fall back to EVAL", c->rs->addr);
+                "every call will fall back to EVAL",
+                c->rs->addr);
     if (step == SETUP_HEARTBEAT && c->state == CONN_CONNECTING)
         conn_ready(c);
 }
@@ -637,8 +669,9 @@ static void conn_on_connect(const redisAsyncContext *ac, int status)
 
 static void conn_on_disconnect(const redisAsyncContext *ac, int status)
 {
-    (void)status;  /* ac->err tells an error from a clean close */
     struct redstore_client *c = ac->data;
+
+    (void)status; /* ac->err tells an error from a clean close */
 
     if (!c || c->ac != ac)
         return;
@@ -650,6 +683,7 @@ static void conn_ready(struct redstore_client *c)
     c->state = CONN_READY;
     evtimer_del(c->handshake_timer);
     outage_end(c);
+    releases_flush(c);
 }
 
 /* The context is gone or going (hiredis frees it): forget it, retry. */
@@ -674,28 +708,27 @@ static void conn_drop(struct redstore_client *c, const char *why)
     conn_failed(c, why);
     if (ac) {
         ac->data = NULL;
-        redisAsyncFree(ac);  /* deferred by hiredis inside its callbacks */
+        redisAsyncFree(ac); /* deferred by hiredis inside its callbacks */
     }
 }
 
 static void conn_reconnect_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)fd;
-    (void)what;
     struct redstore_client *c = arg;
 
+    (void)fd;
+    (void)what;
     if (c->state == CONN_DOWN)
         conn_start(c);
 }
 
-static void conn_handshake_timeout_cb(evutil_socket_t fd, short what,
-                                      void *arg)
+static void conn_handshake_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)fd;
-    (void)what;
     struct redstore_client *c = arg;
     char why[64];
 
+    (void)fd;
+    (void)what;
     if (c->state != CONN_CONNECTING)
         return;
     snprintf(why, sizeof(why), "no answer to the handshake in %u ms",
@@ -705,10 +738,10 @@ static void conn_handshake_timeout_cb(evutil_socket_t fd, short what,
 
 static void conn_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)fd;
-    (void)what;
     struct redstore_client *c = arg;
 
+    (void)fd;
+    (void)what;
     if (c->state == CONN_READY)
         redisAsyncCommand(c->ac, NULL, NULL, "SET %s 1 PX %u", c->rs->hb_key,
                           c->rs->node_ttl_ms);
@@ -760,6 +793,62 @@ static void log_redis_error(struct redstore_client *c, const char *what)
     c->last_error_log_ms = now;
     log_err("store: redis %s: %s", c->rs->addr,
             log_sanitize(what, buf, sizeof(buf)));
+}
+
+/*
+ * A session that ends while Redis is away still gives its slots back: its
+ * CONN_RELEASE ops are kept and sent once the handshake is done again
+ * (else the slots would count until the hash expires, this node being
+ * alive). Releases that were sent but got no reply are not replayed: they
+ * may have been applied, and a second one would free someone else's slot.
+ */
+static void releases_defer(struct redstore_client *c,
+                           const struct store_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].kind != STORE_CONN_RELEASE || op_check(&ops[i]) != 0)
+            continue;
+        if (c->ndeferred == c->deferred_cap && !releases_grow(c)) {
+            log_redis_error(c, "too many connection releases waiting for "
+                               "the reconnect; some slots will count until "
+                               "their key expires");
+            return;
+        }
+        snprintf(c->deferred[c->ndeferred++], STORE_KEY_MAX, "%s", ops[i].key);
+    }
+}
+
+static bool releases_grow(struct redstore_client *c)
+{
+    size_t cap = c->deferred_cap ? c->deferred_cap * 2 : 16;
+    void *p;
+
+    if (c->deferred_cap >= DEFERRED_MAX)
+        return false;
+    if (cap > DEFERRED_MAX)
+        cap = DEFERRED_MAX;
+    if (!(p = realloc(c->deferred, cap * sizeof(*c->deferred))))
+        return false;
+    c->deferred = p;
+    c->deferred_cap = cap;
+    return true;
+}
+
+static void releases_flush(struct redstore_client *c)
+{
+    struct store_op ops[DEFERRED_BATCH];
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->ndeferred; i++) {
+        memset(&ops[n], 0, sizeof(ops[n]));
+        ops[n].kind = STORE_CONN_RELEASE;
+        memcpy(ops[n].key, c->deferred[i], STORE_KEY_MAX);
+        if (++n == DEFERRED_BATCH || i + 1 == c->ndeferred) {
+            call_send_detached(c, ops, n);
+            n = 0;
+        }
+    }
+    c->ndeferred = 0;
 }
 
 /* ---------------------------------------------------------- command text */
@@ -839,20 +928,20 @@ static int op_check(const struct store_op *op)
 }
 
 /*
- * EVALSHA sha numkeys KEYS... hb_prefix node_id conn_ttl, then OP_ARGS per
- * op (the layout limits_lua reads).
+ * EVALSHA sha numkeys KEYS... hb_prefix node_id conn_ttl slack, then
+ * OP_ARGS per op (the layout limits_lua reads).
  */
 static int cmd_build(struct cmd *m, const struct redstore *rs,
                      const struct store_op *ops, size_t n)
 {
     size_t plen = strlen(rs->prefix);
-    size_t text = 64 + strlen(rs->hb_prefix) + strlen(rs->node_id) +
-                  3 * NUM_MAX;
+    size_t text =
+        64 + strlen(rs->hb_prefix) + strlen(rs->node_id) + 4 * NUM_MAX;
     int err = 0;
 
     for (size_t i = 0; i < n; i++)
         text += plen + strlen(ops[i].key) + 1 + OP_ARGS * NUM_MAX;
-    if (cmd_init(m, (int)(6 + n * (1 + OP_ARGS)), text) != 0)
+    if (cmd_init(m, (int)(7 + n * (1 + OP_ARGS)), text) != 0)
         return -1;
     err |= cmd_add(m, "EVALSHA", 7);
     err |= cmd_add(m, rs->sha, strlen(rs->sha));
@@ -862,6 +951,7 @@ static int cmd_build(struct cmd *m, const struct redstore *rs,
     err |= cmd_add(m, rs->hb_prefix, strlen(rs->hb_prefix));
     err |= cmd_add(m, rs->node_id, strlen(rs->node_id));
     err |= cmd_addf(m, "%u", CONN_HASH_TTL_MS);
+    err |= cmd_addf(m, "%.17g", GCRA_SLACK_US);
     for (size_t i = 0; i < n && !err; i++) {
         const struct store_op *op = &ops[i];
 
@@ -894,8 +984,12 @@ enum store_status redstore_run(struct redstore_client *c,
         *callp = NULL;
     if (n == 0)
         return STORE_DONE;
-    if (!c || !conn_accepts_calls(c))
+    if (!c)
         return STORE_FAILED;
+    if (!conn_accepts_calls(c)) {
+        releases_defer(c, ops, n);
+        return STORE_FAILED;
+    }
     call = call_new(c, ops, n);
     if (!call)
         return STORE_FAILED;
@@ -905,6 +999,7 @@ enum store_status redstore_run(struct redstore_client *c,
     call->timer = evtimer_new(c->base, call_timeout_cb, call);
     if (!call->timer || call_send(call, c->ac) != 0) {
         call_free(call);
+        releases_defer(c, ops, n);
         return STORE_FAILED;
     }
     limit = tv_ms(c->rs->timeout_ms);
@@ -920,7 +1015,8 @@ void redstore_call_cancel(struct store_call *call)
         return;
     /* stays linked until hiredis hands back its reply */
     call->finished = true;
-    event_free(call->timer);
+    if (call->timer)
+        event_free(call->timer);
     call->timer = NULL;
 }
 
@@ -987,7 +1083,7 @@ static void call_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (c)
         call_unlink(call);
     if (!reply && c && c->ac == ac)
-        c->state = CONN_DOWN;  /* dying; conn_on_disconnect follows */
+        c->state = CONN_DOWN; /* dying; conn_on_disconnect follows */
     if (c && reply && call_resend_eval(call, ac, reply))
         return;
     if (call->finished) {
@@ -1029,13 +1125,13 @@ static bool call_resend_eval(struct store_call *call, redisAsyncContext *ac,
 
 static void call_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)fd;
-    (void)what;
     struct store_call *call = arg;
     struct redstore_client *c = call->c;
-    unsigned stall = c->rs->timeout_ms * 5 > 2000 ? c->rs->timeout_ms * 5
-                                                    : 2000;
+    unsigned stall =
+        c->rs->timeout_ms * 5 > 2000 ? c->rs->timeout_ms * 5 : 2000;
 
+    (void)fd;
+    (void)what;
     call_finish(call, false);
     /*
      * One slow reply is a timeout; no reply at all for several timeouts is
@@ -1183,8 +1279,7 @@ static bool parse_u64(const redisReply *r, uint64_t *out)
 static bool results_parse(const redisReply *reply, size_t n,
                           struct store_result *res)
 {
-    if (reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements != n * OP_RESULTS)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n * OP_RESULTS)
         return false;
     for (size_t i = 0; i < n; i++) {
         redisReply **e = reply->element + i * OP_RESULTS;
@@ -1327,8 +1422,7 @@ int redstore_show(const struct config *cfg, const char *key,
     return rc;
 }
 
-/* The key and its strikes go; a concurrency hash restarts from zero (later
- * releases of slots taken before are absorbed: counts never go below 0). */
+/* See reset_lua: what `warden limits reset` clears. */
 int redstore_reset(const struct config *cfg, const char *key, char *err,
                    size_t errlen)
 {
@@ -1346,9 +1440,9 @@ int redstore_reset(const struct config *cfg, const char *key, char *err,
     if (!k || !sk) {
         snprintf(err, errlen, "out of memory");
     } else {
-        const char *argv[] = {"DEL", k, sk};
+        const char *argv[] = {"EVAL", reset_lua, "2", k, sk};
 
-        if ((r = sync_argv(ctx, 3, argv, err, errlen))) {
+        if ((r = sync_argv(ctx, 5, argv, err, errlen))) {
             freeReplyObject(r);
             rc = 0;
         }

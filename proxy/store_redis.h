@@ -16,6 +16,10 @@
  * as any loop of the process can reach Redis. A node's field counts only
  * while its heartbeat key exists, and an acquire deletes the fields of dead
  * nodes: a crashed node's connections stop counting within node_ttl.
+ * A CONN_ACQUIRE that Redis applied after its call timed out or was
+ * cancelled is released again at once; a CONN_RELEASE refused because the
+ * connection was down is sent after the reconnect. So a caller holds a
+ * slot exactly when done() said ok and the call passed.
  *
  * Threads: a struct redstore is shared by the process (read-only after
  * redstore_new); a redstore_client belongs to one event loop.
@@ -28,8 +32,8 @@
 
 #include "store.h"
 
-struct redstore;         /* per process: config copy, node id, the script */
-struct redstore_client;  /* per event loop: one connection */
+struct redstore;        /* per process: config copy, node id, the script */
+struct redstore_client; /* per event loop: one connection */
 
 /*
  * From cfg->store (address, password, db, timeout, key_prefix, node_ttl);

@@ -34,7 +34,7 @@
 
 static int redis_port;
 static char redis_dir[] = "/tmp/warden-test-redis-XXXXXX";
-static char admin_password[32];   /* set while requirepass is on */
+static char admin_password[32]; /* set while requirepass is on */
 
 struct tctx {
     struct event_base *base;
@@ -42,7 +42,7 @@ struct tctx {
     struct redstore *rs, *rs2;
     struct redstore_client *c, *c2;
     redisContext *admin;
-    int listen_fd;                /* the silent listener, or -1 */
+    int listen_fd; /* the silent listener, or -1 */
 };
 
 /* ------------------------------------------------------------ redis-server */
@@ -108,7 +108,7 @@ static long server_pid(void)
         (p = strstr(r->str, "process_id:")))
         pid = strtol(p + strlen("process_id:"), NULL, 10);
     else if (r)
-        pid = -1;  /* someone answers, but not with INFO */
+        pid = -1; /* someone answers, but not with INFO */
     freeReplyObject(r);
     redisFree(ctx);
     return pid;
@@ -144,8 +144,8 @@ static void redis_stop(void)
     char cmd[256];
 
     snprintf(cmd, sizeof(cmd),
-             "redis-cli -p %d %s%s shutdown nosave >/dev/null 2>&1",
-             redis_port, admin_password[0] ? "-a " : "", admin_password);
+             "redis-cli -p %d %s%s shutdown nosave >/dev/null 2>&1", redis_port,
+             admin_password[0] ? "-a " : "", admin_password);
     if (system(cmd) != 0)
         fprintf(stderr, "redis-cli shutdown failed\n");
     for (int i = 0; i < 100 && redis_up(); i++)
@@ -312,7 +312,7 @@ static bool run(struct tctx *t, struct redstore_client *c,
     assert_int_equal(redstore_run(c, ops, n, res, on_done, &w, &call),
                      STORE_PENDING);
     assert_non_null(call);
-    assert_int_equal(w.calls, 0);  /* never from inside redstore_run */
+    assert_int_equal(w.calls, 0); /* never from inside redstore_run */
     assert_true(pump_until(t->base, &w.called, 5000));
     assert_int_equal(w.calls, 1);
     if (w.ok)
@@ -367,8 +367,8 @@ static void conf_init(struct config *cfg, int port)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->store.type = STORE_REDIS;
-    assert_int_equal(netaddr_from_ip(&cfg->store.redis, "127.0.0.1",
-                                     (unsigned)port), 0);
+    assert_int_equal(
+        netaddr_from_ip(&cfg->store.redis, "127.0.0.1", (unsigned)port), 0);
     cfg->store.timeout = 300;
     cfg->store.key_prefix = (char *)PREFIX;
     cfg->store.node_ttl = 30000;
@@ -424,8 +424,8 @@ static int teardown(void **state)
  * call) must give, through gcra_evaluate, the very same doubles.
  */
 static void assert_reference(const struct store_op *op, double tat_before,
-                             double t0, double t1,
-                             const struct store_result *r, double tat_after)
+                             double t0, double t1, const struct store_result *r,
+                             double tat_after)
 {
     struct gcra_outcome o;
 
@@ -437,8 +437,8 @@ static void assert_reference(const struct store_op *op, double tat_before,
             return;
     }
     fail_msg("no now in [%.0f, %.0f] reproduces allowed=%d retry=%.17g "
-             "remaining=%.17g", t0, t1, r->allowed, r->retry_us,
-             r->remaining);
+             "remaining=%.17g",
+             t0, t1, r->allowed, r->retry_us, r->remaining);
 }
 
 static void test_allow_n_then_deny(void **state)
@@ -483,13 +483,13 @@ static void test_all_or_nothing(void **state)
     double day_tat = stored_tat(t, "w:day");
     assert_true(run(t, t->c, ops, 3, res));
     assert_false(res[0].allowed);
-    assert_true(res[1].allowed);   /* would pass on its own... */
+    assert_true(res[1].allowed); /* would pass on its own... */
     assert_true(res[2].allowed);
     /* ...but nothing was counted, as a follow-up call shows */
     assert_true(stored_tat(t, "w:day") == day_tat);
     struct store_op peek = gcra_op(STORE_GCRA_PEEK, "w:day", 100, 86400000, 0);
     struct store_result r = run1(t, t->c, &peek);
-    assert_int_equal((int)r.remaining, 97);  /* 2 counted, 1 more peeked */
+    assert_int_equal((int)r.remaining, 97); /* 2 counted, 1 more peeked */
     struct store_op acq = conn_op(STORE_CONN_ACQUIRE, "w:conn", 10);
     r = run1(t, t->c, &acq);
     assert_int_equal(r.current, 3);
@@ -507,14 +507,14 @@ static void test_dry_run_reports_but_never_blocks(void **state)
     assert_true(run(t, t->c, ops, 2, res));
     assert_true(res[0].allowed && res[1].allowed);
     double dry_tat = stored_tat(t, "d:dry");
-    assert_true(dry_tat > 0);  /* passed: counted as enforcing would */
+    assert_true(dry_tat > 0); /* passed: counted as enforcing would */
 
     assert_true(run(t, t->c, ops, 2, res));
     assert_true(res[0].allowed);
-    assert_false(res[1].allowed);        /* reported... */
+    assert_false(res[1].allowed); /* reported... */
     assert_true(res[1].retry_us > 0);
-    assert_int_equal(res[1].strikes, 0); /* ...no strike... */
-    assert_true(stored_tat(t, "d:dry") == dry_tat);  /* ...not counted */
+    assert_int_equal(res[1].strikes, 0);            /* ...no strike... */
+    assert_true(stored_tat(t, "d:dry") == dry_tat); /* ...not counted */
     struct store_op peek = gcra_op(STORE_GCRA_PEEK, "d:enf", 100, 60000, 0);
     assert_int_equal((int)run1(t, t->c, &peek).remaining, 97);
     assert_int_equal(admin_int(t, "EXISTS %sd:dry:strikes", PREFIX), 0);
@@ -539,7 +539,7 @@ static void test_peek_does_not_count(void **state)
     for (int i = 0; i < 5; i++) {
         r = run1(t, t->c, &peek);
         assert_true(r.allowed);
-        assert_true(r.remaining == 1);  /* what a request would leave */
+        assert_true(r.remaining == 1); /* what a request would leave */
     }
     assert_int_equal(admin_int(t, "EXISTS %sp:k", PREFIX), 0);
     run1(t, t->c, &take);
@@ -581,7 +581,8 @@ static void test_add_always_counts(void **state)
     big.cost = 1500;
     r = run1(t, t->c, &big);
     assert_false(r.allowed);
-    assert_true(stored_tat(t, "a:bytes") > redis_now(t) + 1400 * big.w.emission_us);
+    double floor_tat = redis_now(t) + 1400 * big.w.emission_us;
+    assert_true(stored_tat(t, "a:bytes") > floor_tat);
 }
 
 static void test_strikes_on_denial(void **state)
@@ -606,6 +607,18 @@ static void test_strikes_on_denial(void **state)
     struct store_op quiet = gcra_op(STORE_GCRA, "s:q", 1, 60000, 0);
     run1(t, t->c, &quiet);
     assert_int_equal(run1(t, t->c, &quiet).strikes, 0);
+    assert_int_equal(admin_int(t, "EXISTS %ss:q:strikes", PREFIX), 0);
+
+    /* nor for what is not a refusal: a PEEK or an ADD that is over */
+    struct store_op peek = gcra_op(STORE_GCRA_PEEK, "s:q", 1, 60000, 0);
+    struct store_op add = gcra_op(STORE_GCRA_ADD, "s:q", 1, 60000, 0);
+    peek.strike_ttl_ms = add.strike_ttl_ms = 45000;
+    r = run1(t, t->c, &peek);
+    assert_false(r.allowed);
+    assert_int_equal(r.strikes, 0);
+    r = run1(t, t->c, &add);
+    assert_false(r.allowed);
+    assert_int_equal(r.strikes, 0);
     assert_int_equal(admin_int(t, "EXISTS %ss:q:strikes", PREFIX), 0);
 }
 
@@ -650,8 +663,7 @@ static void test_two_nodes_share_counts(void **state)
 
     node_open(t, &t->cfg, &t->rs2, &t->c2);
     assert_true(client_ready(t->base, t->c2, 2000));
-    assert_string_not_equal(redstore_node_id(t->rs),
-                            redstore_node_id(t->rs2));
+    assert_string_not_equal(redstore_node_id(t->rs), redstore_node_id(t->rs2));
     assert_true(run1(t, t->c, &acq).allowed);
     assert_true(run1(t, t->c, &acq).allowed);
     assert_int_equal(run1(t, t->c2, &acq).current, 3);
@@ -679,13 +691,13 @@ static void test_dead_node_stops_counting(void **state)
     assert_true(run1(t, t->c, &acq).allowed);
     assert_int_equal(run1(t, t->c2, &acq).current, 3);
     /* node 1 "crashes": its heartbeat key lapses */
-    assert_int_equal(admin_int(t, "DEL %snode:%s", PREFIX,
-                               redstore_node_id(t->rs)), 1);
+    assert_int_equal(
+        admin_int(t, "DEL %snode:%s", PREFIX, redstore_node_id(t->rs)), 1);
     struct store_result r = run1(t, t->c2, &acq);
     assert_true(r.allowed);
-    assert_int_equal(r.current, 2);  /* only node 2's two slots */
-    assert_int_equal(admin_int(t, "HEXISTS %sx:ip %s", PREFIX,
-                               redstore_node_id(t->rs)), 0);
+    assert_int_equal(r.current, 2); /* only node 2's two slots */
+    assert_int_equal(
+        admin_int(t, "HEXISTS %sx:ip %s", PREFIX, redstore_node_id(t->rs)), 0);
 }
 
 static void test_heartbeat_is_refreshed(void **state)
@@ -693,7 +705,7 @@ static void test_heartbeat_is_refreshed(void **state)
     struct tctx *t = *state;
     char key[400];
 
-    t->cfg.store.node_ttl = 300;  /* refreshed every 100 ms */
+    t->cfg.store.node_ttl = 300; /* refreshed every 100 ms */
     node_open(t, &t->cfg, &t->rs2, &t->c2);
     assert_true(client_ready(t->base, t->c2, 2000));
     snprintf(key, sizeof(key), "%snode:%s", PREFIX, redstore_node_id(t->rs2));
@@ -853,7 +865,53 @@ static void test_redis_down_then_back(void **state)
     assert_true(client_ready(t->base, t->c, 3000));
     struct store_result r = run1(t, t->c, &op);
     assert_true(r.allowed);
-    assert_int_equal((int)r.remaining, 9);  /* a fresh server */
+    assert_int_equal((int)r.remaining, 9); /* a fresh server */
+}
+
+/* The slots node rs holds in key, from its hash field. */
+static long slots_of(struct tctx *t, const char *key, struct redstore *rs)
+{
+    redisReply *r =
+        admin_cmd(t, "HGET %s%s %s", PREFIX, key, redstore_node_id(rs));
+    long n = r->type == REDIS_REPLY_STRING ? strtol(r->str, NULL, 10) : 0;
+
+    freeReplyObject(r);
+    return n;
+}
+
+/* Run t's loop until c has noticed its connection is gone. */
+static void loop_until_down(struct tctx *t, struct redstore_client *c)
+{
+    struct event *tick = event_new(t->base, -1, EV_PERSIST, tick_cb, NULL);
+    struct timeval every = {0, 5000};
+
+    event_add(tick, &every);
+    for (int i = 0; i < 1000 && redstore_client_ready(c); i++)
+        event_base_loop(t->base, EVLOOP_ONCE);
+    event_free(tick);
+    assert_false(redstore_client_ready(c));
+}
+
+static void test_release_during_outage_is_sent_later(void **state)
+{
+    struct tctx *t = *state;
+    struct store_op acq = conn_op(STORE_CONN_ACQUIRE, "o:ip", 5);
+    struct store_op rel = conn_op(STORE_CONN_RELEASE, "o:ip", 0);
+    struct store_result res;
+
+    run1(t, t->c, &acq);
+    run1(t, t->c, &acq);
+    /* the connection drops (Redis and its data stay) */
+    freeReplyObject(admin_cmd(t, "CLIENT KILL TYPE normal"));
+    loop_until_down(t, t->c);
+    assert_int_equal(redstore_run(t->c, &rel, 1, &res, on_done, NULL, NULL),
+                     STORE_FAILED);
+    assert_int_equal(slots_of(t, "o:ip", t->rs), 2);
+    /* sent once the handshake is done again */
+    assert_true(client_ready(t->base, t->c, 3000));
+    pump(t->base, 50);
+    assert_int_equal(slots_of(t, "o:ip", t->rs), 1);
+    assert_int_equal(run1(t, t->c, &acq).current, 2);
 }
 
 static void test_noscript_falls_back_to_eval(void **state)
@@ -916,31 +974,41 @@ static void test_show_and_reset(void **state)
     run1(t, t->c, &acq);
     run1(t, t->c, &acq);
 
-    assert_int_equal(redstore_show(&t->cfg, "sh:ip", &info, err,
-                                   sizeof(err)), 0);
+    assert_int_equal(redstore_show(&t->cfg, "sh:ip", &info, err, sizeof(err)),
+                     0);
     assert_true(info.exists);
     assert_true(info.tat_us == stored_tat(t, "sh:ip"));
     assert_true(info.tat_us > info.now_us);
     assert_int_equal(info.strikes, 1);
-    assert_int_equal(redstore_show(&t->cfg, "sh:conn", &info, err,
-                                   sizeof(err)), 0);
+    assert_int_equal(redstore_show(&t->cfg, "sh:conn", &info, err, sizeof(err)),
+                     0);
     assert_true(info.exists);
     assert_int_equal(info.conn_count, 2);
 
     assert_int_equal(redstore_reset(&t->cfg, "sh:ip", err, sizeof(err)), 0);
-    assert_int_equal(redstore_show(&t->cfg, "sh:ip", &info, err,
-                                   sizeof(err)), 0);
+    assert_int_equal(redstore_show(&t->cfg, "sh:ip", &info, err, sizeof(err)),
+                     0);
     assert_false(info.exists);
     assert_int_equal(info.strikes, 0);
     assert_true(info.now_us > 0);
     /* unblocked: the client may send again */
     assert_true(run1(t, t->c, &op).allowed);
+    /* open connections keep counting through a reset */
+    acq.strike_ttl_ms = 60000;
+    acq.limit = 2;
+    assert_int_equal(run1(t, t->c, &acq).strikes, 1);
+    assert_int_equal(redstore_reset(&t->cfg, "sh:conn", err, sizeof(err)), 0);
+    assert_int_equal(redstore_show(&t->cfg, "sh:conn", &info, err, sizeof(err)),
+                     0);
+    assert_int_equal(info.conn_count, 2);
+    assert_int_equal(info.strikes, 0);
 
     /* errors come back as text */
     assert_int_equal(redstore_show(&t->cfg, "", &info, err, sizeof(err)), -1);
     struct config dead = t->cfg;
-    assert_int_equal(netaddr_from_ip(&dead.store.redis, "127.0.0.1",
-                                     (unsigned)free_port()), 0);
+    assert_int_equal(
+        netaddr_from_ip(&dead.store.redis, "127.0.0.1", (unsigned)free_port()),
+        0);
     assert_int_equal(redstore_reset(&dead, "sh:ip", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "127.0.0.1"));
 }
@@ -1002,17 +1070,18 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeout_completes_not_ok, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_late_acquire_is_given_back,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_acquire_is_given_back, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_with_pending_call, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_silent_server_times_out, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_noscript_falls_back_to_eval,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auth_and_select, setup,
+        cmocka_unit_test_setup_teardown(
+            test_release_during_outage_is_sent_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_noscript_falls_back_to_eval, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_auth_and_select, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_and_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config_refused, setup,
                                         teardown),
