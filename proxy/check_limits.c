@@ -57,7 +57,7 @@ static int outage_logged;
 
 /* ---- which limits apply ------------------------------------------------ */
 
-static bool counted_at(enum limit_count c, enum checkpoint cp)
+static bool limit_counted_at(enum limit_count c, enum checkpoint cp)
 {
     switch (c) {
     case LIMIT_CONCURRENT:
@@ -102,7 +102,7 @@ static bool sender_exempt(const struct limit_rule *r, const char *sender)
     return false;
 }
 
-static bool applies(const struct limit_rule *r, const struct engine_ctx *ctx)
+bool limit_applies(const struct limit_rule *r, const struct engine_ctx *ctx)
 {
     if (r->nlisteners && !in_list(r->listeners, r->nlisteners, ctx->listener))
         return false;
@@ -186,13 +186,11 @@ static void shorten(char *key, size_t len)
     snprintf(key, len, "sha256=%s", hex);
 }
 
-/* Room for ":<period ms>" or ":conn" after a rule's key in an op's key. */
-#define RULE_KEY_MAX (STORE_KEY_MAX - 32)
 
 /* The counted key of rule r for this session, or false if a part of it is
  * unknown here (no user on an unauthenticated session, ...). */
-static bool build_key(const struct limit_rule *r, const struct engine_ctx *c,
-                      char *key, size_t len)
+bool limit_key(const struct limit_rule *r, const struct engine_ctx *c,
+               char *key, size_t len)
 {
     char tmp[NETADDR_STRLEN + 8], buf[2048] = ""; /* hashed below if long */
     bool ok = true;
@@ -260,11 +258,11 @@ static void add_windows(struct limit_call *call, const struct limit_rule *r,
 static void add_rule(struct limit_call *call, const struct limit_rule *r,
                      enum checkpoint cp, const struct engine_ctx *ctx)
 {
-    char key[RULE_KEY_MAX];
+    char key[LIMIT_KEY_MAX];
     struct store_op *op;
 
-    if (!counted_at(r->count, cp) || !applies(r, ctx) ||
-        !build_key(r, ctx, key, sizeof(key)))
+    if (!limit_counted_at(r->count, cp) || !limit_applies(r, ctx) ||
+        !limit_key(r, ctx, key, sizeof(key)))
         return;
     switch (r->count) {
     case LIMIT_CONCURRENT:
@@ -495,14 +493,14 @@ static void limits_note_failure(struct engine_session *es,
 {
     const struct config *cfg = engine_session_config(es);
     struct limit_call *call;
-    char key[RULE_KEY_MAX];
+    char key[LIMIT_KEY_MAX];
 
     if (!cfg->policy || !(call = calloc(1, sizeof(*call))))
         return;
     for (size_t i = 0; i < cfg->policy->nlimits; i++) {
         const struct limit_rule *r = &cfg->policy->limits[i];
-        if (r->count == LIMIT_FAILURES && applies(r, ctx) &&
-            build_key(r, ctx, key, sizeof(key)))
+        if (r->count == LIMIT_FAILURES && limit_applies(r, ctx) &&
+            limit_key(r, ctx, key, sizeof(key)))
             add_windows(call, r, key, STORE_GCRA_ADD, 1);
     }
     fire_and_forget(es, call);

@@ -188,6 +188,7 @@ struct config *config_defaults(void)
     c->bare_newline = BARE_NEWLINE_REJECT;
     c->auth_requires_tls = true;
     c->spool_dir = must(strdup(tmp && *tmp ? tmp : "/var/tmp"));
+    c->control_socket = must(strdup("/run/warden/control.sock"));
     c->log = (struct log_conf){LOG_TARGET_STDERR, LOG_INFO, LOG_MAIL};
     c->dns.resolve_client = true;
     c->dns.timeout = 5 * 1000;
@@ -229,6 +230,7 @@ static void config_free(struct config *c)
     free(c->tls.ciphers);
     free(c->tls.min_version);
     free(c->spool_dir);
+    free(c->control_socket);
     yamldoc_strv_free(c->policy_files, c->npolicy_files);
     policy_free(c->policy);
     free(c->store.redis_password);
@@ -251,7 +253,8 @@ static void (*const sections[])(const struct ymap *, struct config *) = {
 static const char *const top_keys[] = {
     "hostname", "listen",   "backend", "trusted_proxies", "tls",
     "limits",   "timeouts", "smtp",    "spool_dir",       "policies",
-    "log",      "dns",      "workers", "store",           NULL,
+    "log",      "dns",      "workers", "store",           "control_socket",
+    NULL,
 };
 
 static void load_document(struct yamldoc *d, struct config *cfg)
@@ -291,6 +294,11 @@ static void load_scalars(const struct ymap *top, struct config *cfg)
 
     load_host_name(top, "hostname", &cfg->hostname);
     ymap_uint(top, "workers", 0, 64, &cfg->workers);
+    if (ymap_str(top, "control_socket", &cfg->control_socket) > 0 &&
+        strcmp(cfg->control_socket, "none") == 0) {
+        free(cfg->control_socket); /* "none": no admin socket */
+        cfg->control_socket = NULL;
+    }
     if (ymap_str(top, "spool_dir", &cfg->spool_dir) <= 0)
         return;
     if (stat(cfg->spool_dir, &st) != 0)

@@ -156,6 +156,7 @@ struct config {
     struct log_conf log;
     struct dns_conf dns;
     struct store_conf store;
+    char *control_socket;         /* admin commands; NULL: none */
     unsigned workers;             /* event loop threads; 0: one per CPU */
     unsigned refs;
 };

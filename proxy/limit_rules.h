@@ -82,6 +82,20 @@ struct limit_rule {
 
 void limit_rule_free(struct limit_rule *r);
 
+struct engine_ctx;
+
+/* A rule's key; the store key adds ":<period ms>" or ":conn" (and stays
+ * within STORE_KEY_MAX). */
+#define LIMIT_KEY_MAX 224
+
+/* Does r cover this session (listeners, networks, users; exemptions)? */
+bool limit_applies(const struct limit_rule *r, const struct engine_ctx *ctx);
+/* The store key r counts this session under, without the window suffix
+ * (":<period ms>", or ":conn" for concurrent); false when a part of the
+ * key is unknown (no user on an unauthenticated session, ...). */
+bool limit_key(const struct limit_rule *r, const struct engine_ctx *ctx,
+               char *key, size_t len);
+
 const char *limit_count_name(enum limit_count c);
 
 #endif

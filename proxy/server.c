@@ -28,6 +28,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "control.h"
 #include "dns.h"
 #include "log.h"
 #include "runtime.h"
@@ -62,6 +63,7 @@ struct server {
     size_t nworkers;
     unsigned total;               /* sessions in all workers (atomic) */
     struct store *store;          /* limit counters */
+    struct control *control;      /* admin socket, or NULL */
     struct event *ev_term, *ev_int, *ev_hup;
 };
 
@@ -417,6 +419,18 @@ static size_t worker_count(const struct config *cfg)
     return n < 1 ? 1 : (size_t)n;
 }
 
+/* For the admin socket's thread: the running snapshot, referenced. */
+static struct runtime *current_runtime(void *arg)
+{
+    struct server *srv = arg;
+    struct runtime *rt;
+
+    pthread_mutex_lock(&srv->lock);
+    rt = runtime_ref(srv->rt);
+    pthread_mutex_unlock(&srv->lock);
+    return rt;
+}
+
 /* Signals go to the main thread only; workers block them. */
 static int start_threads(struct server *srv)
 {
@@ -433,6 +447,9 @@ static int start_threads(struct server *srv)
                             &srv->workers[i]);
         srv->workers[i].running = rc == 0;
     }
+    if (rc == 0)
+        srv->control = control_start(srv->rt->cfg->control_socket, srv->store,
+                                     current_runtime, srv);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
@@ -455,6 +472,7 @@ static int setup_signals(struct server *srv)
 
 static void server_free(struct server *srv)
 {
+    control_stop(srv->control);
     if (srv->ev_term)
         event_free(srv->ev_term);
     if (srv->ev_int)

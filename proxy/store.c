@@ -84,6 +84,33 @@ enum store_status store_run(struct store_client *c, const struct store_op *ops,
     return redstore_run(c->red, ops, n, res, done, arg, call);
 }
 
+int store_show(struct store *st, const struct config *cfg, const char *key,
+               struct store_key_info *out)
+{
+    char err[200];
+
+    if (st->mem)
+        return memstore_show(st->mem, key, out);
+    if (redstore_show(cfg, key, out, err, sizeof(err)) != 0) {
+        log_warn("store: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int store_reset(struct store *st, const struct config *cfg, const char *key)
+{
+    char err[200];
+
+    if (st->mem)
+        return memstore_reset(st->mem, key);
+    if (redstore_reset(cfg, key, err, sizeof(err)) != 0) {
+        log_warn("store: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 void store_call_cancel(struct store_call *call)
 {
     if (call)

@@ -102,4 +102,10 @@ struct store_key_info {
     uint64_t strikes;
 };
 
+/* Synchronous, for admin commands (not for the event loops): read or
+ * forget one key. Returns 0, or -1 when the store cannot be reached. */
+int store_show(struct store *st, const struct config *cfg, const char *key,
+               struct store_key_info *out);
+int store_reset(struct store *st, const struct config *cfg, const char *key);
+
 #endif

@@ -1359,6 +1359,8 @@ class Warden(_LogFile):
             "dns": {"resolve_client": False},
             "timeouts": {"shutdown": "2s"},
             "spool_dir": self.dir,
+            # one admin socket per instance: tests run side by side
+            "control_socket": os.path.join(self.dir, "control.sock"),
         }
         if self.backend is not None:
             b = self.backend

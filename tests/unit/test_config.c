@@ -187,6 +187,7 @@ static void test_defaults(void **state)
     assert_null(c->path);
     assert_int_equal(c->refs, 1);
     assert_string_equal(c->spool_dir, tmp && *tmp ? tmp : "/var/tmp");
+    assert_string_equal(c->control_socket, "/run/warden/control.sock");
     assert_int_equal(config_ref(c)->refs, 2);
     config_unref(c);
     assert_int_equal(c->refs, 1);
