@@ -233,3 +233,34 @@ def test_limits_validated_by_warden_t(warden_bin, tmp_path):
     out = r.stdout + r.stderr
     for line in (6, 7, 14):
         assert "%s:%d: " % (pol, line) in out, out
+
+
+@pytest.mark.parametrize("key,first,second,other", [
+    ("helo", {"helo": "bot.example"}, {"helo": "BOT.example"},
+     {"helo": "human.example"}),
+    ("sender", {"sender": "a@example.com"}, {"sender": "A@Example.com"},
+     {"sender": "b@example.com"}),
+    ("rcpt_domain", {"rcpt": "x@dest.example"}, {"rcpt": "y@DEST.example"},
+     {"rcpt": "x@elsewhere.example"}),
+])
+def test_each_key(warden_factory, capture, tmp_path, key, first, second,
+                  other):
+    count = "recipients" if key == "rcpt_domain" else "messages"
+    w, _ = limited(warden_factory, capture, tmp_path, [{
+        "name": "k", "key": key, "count": count, "rate": "1/1h"}])
+
+    def attempt(helo="h.example", sender="s@example.com",
+                rcpt="r@example.net"):
+        c = SMTPClient()
+        c.connect(w.port)
+        c.expect(220)
+        c.cmd("EHLO " + helo, expect=250)
+        code = c.cmd("MAIL FROM:<%s>" % sender).code
+        if code == 250:
+            code = c.cmd("RCPT TO:<%s>" % rcpt).code
+        c.cmd("QUIT")
+        return code
+
+    assert attempt(**first) == 250
+    assert attempt(**second) == 451          # same key, case ignored
+    assert attempt(**other) == 250           # a different key
