@@ -25,6 +25,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "limit_stats.h"
 #include "log.h"
 #include "policy.h"
 #include "store.h"
@@ -333,6 +334,7 @@ static void decide(struct limit_state *st, struct limit_call *call,
         if (call->res[i].allowed)
             continue;
         log_refusal(call, i, ctx, call->ops[i].dry_run);
+        limit_stats_count(r->name, call->ops[i].dry_run);
         if (call->ops[i].dry_run || refused)
             continue;
         refused = true;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "limit_stats.h"
 #include "limits_admin.h"
 #include "log.h"
 #include "runtime.h"
@@ -61,13 +62,18 @@ int control_run(const char *line, const struct runtime *rt, struct store *st,
     for (char *t = strtok_r(buf, " \t\r\n", &save); t && n < MAX_WORDS;
          t = strtok_r(NULL, " \t\r\n", &save))
         words[n++] = t;
+    if (n == 2 && strcmp(words[0], "limits") == 0 &&
+        strcmp(words[1], "stats") == 0) {
+        limit_stats_print(out); /* this process's counts */
+        return 0;
+    }
     if (n < 2 || !((strcmp(words[0], "limits") == 0 &&
                     (strcmp(words[1], "show") == 0 ||
                      strcmp(words[1], "reset") == 0)) ||
                    (strcmp(words[0], "policy") == 0 &&
                     strcmp(words[1], "test") == 0))) {
         fprintf(out, "error: commands: limits show WHO, limits reset WHO, "
-                     "policy test WHO\n");
+                     "limits stats, policy test WHO\n");
         return 2;
     }
     if (who_parse(n - 2, words + 2, &w, err, sizeof(err)) != 0) {

@@ -2,7 +2,7 @@
  * control: the daemon's admin socket (a Unix stream socket, mode 0600).
  *
  * One command per connection, one line: "limits show WHO...", "limits
- * reset WHO..." or "policy test WHO..."; the answer is the report text and
+ * reset WHO...", "limits stats" or "policy test WHO..."; the answer is the report text and
  * a last line "exit=N" (the command's status), then the socket closes. It is served by its own thread with blocking
  * I/O, never by an event loop, so a slow admin client or a slow store
  * cannot delay mail. This is how `warden limits` reaches counters that

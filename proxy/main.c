@@ -32,6 +32,7 @@ static void usage(FILE *out)
                  "then exit\n"
                  "  -V       print the version\n"
                  "       warden [-c config.yaml] limits show|reset WHO...\n"
+                 "       warden [-c config.yaml] limits stats\n"
                  "       warden [-c config.yaml] policy test WHO...\n"
                  "  WHO: ip=ADDRESS user=NAME sender=ADDRESS helo=NAME "
                  "rcpt=ADDRESS listener=NAME\n");
@@ -116,7 +117,9 @@ static int admin_command(const char *path, int argc, char **argv)
     for (int i = 0; i < argc; i++)
         snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s",
                  i ? " " : "", argv[i]);
-    if (rt->cfg->store.type == STORE_REDIS) {
+    /* stats are the daemon's own counts, whatever the store */
+    bool stats = argc >= 2 && strcmp(argv[1], "stats") == 0;
+    if (rt->cfg->store.type == STORE_REDIS && !stats) {
         struct store *st = store_new(rt->cfg);
         rc = st ? control_run(line, rt, st, stdout) : 1;
         store_free(st);

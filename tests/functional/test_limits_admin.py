@@ -62,6 +62,8 @@ def test_show_and_reset(warden_factory, capture, tmp_path, store):
     assert "3/1h: 1 allowed now; full allowance again in" in out
     assert "per-user" not in out          # needs a user to be identified
     assert send_mails(w, "127.0.0.71", 2) == [250, 451]
+    rc, out = admin(w, "limits", "stats")    # counts of this daemon
+    assert rc == 0 and "per-ip refused=1 dry_run=0" in out, out
     rc, out = admin(w, "limits", "reset", "ip=127.0.0.71")
     assert rc == 0 and "3/1h: reset" in out, out
     assert send_mails(w, "127.0.0.71", 1) == [250]   # unblocked
