@@ -20,6 +20,7 @@ packages=(
     python3 python3-pytest  # functional tests (Debian's python3)
     python3-dnslib    # a real DNS server on loopback in tests
     redis-server      # a real Redis in tests of the shared limit store
+    sasl2-bin libsasl2-modules  # SASL users for the Postfix submission test
     postfix           # real backend in tests; smtp-source/smtp-sink for the benchmark
     openssl           # test certificates, s_client
     swaks             # sending test mail by hand (README quickstart)
