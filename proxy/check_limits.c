@@ -168,6 +168,9 @@ static bool part(char *buf, size_t len, const char *name, const char *value,
         lower_into(v, sizeof(v), value);
     else
         snprintf(v, sizeof(v), "%s", value);
+    /* a value may not fake the next part ("a|user=alice") */
+    for (char *p = v; (p = strchr(p, '|'));)
+        *p = '!';
     snprintf(buf + used, len - used, "%s=%s|", name, v);
     return true;
 }
