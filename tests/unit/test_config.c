@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "policy.h"
+#include "errassert.h"
 #include "tmpdir.h"
 
 static struct config *load(struct tdir *t, const char *yaml,
@@ -27,26 +28,6 @@ static struct config *load(struct tdir *t, const char *yaml,
     return config_load(t->yaml, errs);
 }
 
-static void dump_errors(const struct errors *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        print_message("  error: %s\n", e->v[i]);
-}
-
-/* An error starting with "file:line: " and containing needle exists. */
-static void assert_error(const struct errors *e, const char *file,
-                         unsigned line, const char *needle)
-{
-    char prefix[256];
-
-    snprintf(prefix, sizeof(prefix), "%s:%u: ", file, line);
-    for (size_t i = 0; i < e->n; i++)
-        if (strncmp(e->v[i], prefix, strlen(prefix)) == 0 &&
-            strstr(e->v[i] + strlen(prefix), needle))
-            return;
-    dump_errors(e);
-    fail_msg("no error \"%s...%s\"", prefix, needle);
-}
 
 /* Load yaml, expect failure with exactly one error at line. */
 static void expect_one_error(struct tdir *t, const char *yaml, unsigned line,

@@ -18,27 +18,9 @@
 #include <cmocka.h>
 
 #include "policy.h"
+#include "errassert.h"
 #include "tmpdir.h"
 
-static void dump_errors(const struct errors *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        print_message("  error: %s\n", e->v[i]);
-}
-
-static void assert_error(const struct errors *e, const char *file,
-                         unsigned line, const char *needle)
-{
-    char prefix[256];
-
-    snprintf(prefix, sizeof(prefix), "%s:%u: ", file, line);
-    for (size_t i = 0; i < e->n; i++)
-        if (strncmp(e->v[i], prefix, strlen(prefix)) == 0 &&
-            strstr(e->v[i] + strlen(prefix), needle))
-            return;
-    dump_errors(e);
-    fail_msg("no error \"%s...%s\"", prefix, needle);
-}
 
 /* Load one file holding yaml; *path gets its name (caller frees). */
 static struct policy *load_one(const struct tdir *t, const char *yaml,
