@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Warden with rate limits counted in Redis vs Warden with no limits, in one
-# run: throughput relative to no limits, and Redis commands per message.
+# run: throughput relative to no limits, CPU per message, and Redis calls
+# per message.
 #
 #   contrib/bench/limits.sh [--warden PATH] [--messages N] [--rounds N]
 #                           [--store redis|memory]
 #
-# Three limits apply to every message, with allowances far above the load
-# (so nothing is refused and the cost measured is the counting itself):
-# connections per client IP (counted at connect), messages per client IP
-# (at MAIL) and recipients per sender domain (at RCPT). Each checkpoint
-# with limits should cost one Redis round trip: three per message.
+# Two policies apply three limits to every message, with allowances far
+# above the load (so nothing is refused and the cost measured is the
+# counting itself):
+#   mail:   messages per client IP, per sender and per sender domain, all
+#           at MAIL: one checkpoint with limits, so one Redis call a message;
+#   spread: connections per client IP (at connect), messages per client IP
+#           (at MAIL) and recipients per sender domain (at RCPT): three
+#           checkpoints with limits, so three Redis calls a message.
+# smtp-source opens one connection per message. The order of the paths
+# rotates from round to round, so none always runs first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,15 +25,20 @@ ROUNDS=3
 SESSIONS=20
 SIZE=4096
 STORE=redis
+usage() {
+    echo "usage: $0 [--warden PATH] [--messages N] [--rounds N] [--store redis|memory]" >&2
+    exit 2
+}
 while [ $# -gt 0 ]; do
     case $1 in
         --store)    STORE=${2:?}; shift 2 ;;
         --warden)   WARDEN_BIN=${2:?}; shift 2 ;;
         --messages) MESSAGES=${2:?}; shift 2 ;;
         --rounds)   ROUNDS=${2:?}; shift 2 ;;
-        *) echo "usage: $0 [--warden PATH] [--messages N] [--rounds N]" >&2; exit 2 ;;
+        *) usage ;;
     esac
 done
+case $STORE in redis|memory) ;; *) usage ;; esac
 case $WARDEN_BIN in /*) ;; *) WARDEN_BIN=$PWD/$WARDEN_BIN ;; esac
 PY=/usr/bin/python3
 LIB=contrib/bench/benchlib.py
@@ -47,24 +58,32 @@ REDIS_PORT=$(port)
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
     --dir "$TMP" >"$TMP/redis.log" 2>&1 &
 PIDS+=("$!")
+REDIS_PID=$!
 SINK_PORT=$(port)
 /usr/sbin/smtp-sink -u nobody -m 4000 "127.0.0.1:$SINK_PORT" 4096 >"$TMP/sink.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
-cat >"$TMP/policy.yaml" <<EOF
+cat >"$TMP/mail.yaml" <<EOF
+limits:
+  - {name: msgs-per-ip, key: client_ip, count: messages, rate: 10000000/1m}
+  - {name: msgs-per-sender, key: sender, count: messages, rate: 10000000/1m}
+  - {name: msgs-per-domain, key: sender_domain, count: messages, rate: 10000000/1m}
+EOF
+cat >"$TMP/spread.yaml" <<EOF
 limits:
   - {name: conn-per-ip, key: client_ip, count: connections, rate: 10000000/1m}
   - {name: msgs-per-ip, key: client_ip, count: messages, rate: 10000000/1m}
   - {name: rcpts-per-domain, key: sender_domain, count: recipients, rate: 10000000/1m}
 EOF
 
-# start_warden NAME EXTRA_YAML: sets PORT to the port it listens on (not
-# in a $(...) subshell: the daemon must stay this script's child)
+declare -A PORT_OF PID_OF
+# start_warden NAME EXTRA_YAML (not in a $(...) subshell: the daemon must
+# stay this script's child)
 start_warden() {
-    local name=$1 port
+    local name=$1 port pid
     port=$(port)
-    cat >"$TMP/$name.yaml" <<EOF
+    cat >"$TMP/$name.conf" <<EOF
 listen:
   - {name: bench, address: "127.0.0.1:$port"}
 backend: {address: "127.0.0.1:$SINK_PORT", client_identity: none}
@@ -74,59 +93,94 @@ limits: {max_connections: 5000}
 control_socket: none
 $2
 EOF
-    "$WARDEN_BIN" -c "$TMP/$name.yaml" >"$TMP/$name.log" 2>&1 &
-    PIDS+=("$!")
-    if ! "$PY" "$LIB" wait-banner "$port" 10 "$!" >/dev/null; then
+    "$WARDEN_BIN" -c "$TMP/$name.conf" >"$TMP/$name.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    if ! "$PY" "$LIB" wait-banner "$port" 10 "$pid" >/dev/null; then
         echo "warden ($name) did not start:" >&2
         cat "$TMP/$name.log" >&2
         exit 1
     fi
-    PORT=$port
+    PORT_OF[$name]=$port
+    PID_OF[$name]=$pid
 }
 
-start_warden plain ""
-PLAIN_PORT=$PORT
 store_yaml="store: {type: redis, redis: \"127.0.0.1:$REDIS_PORT\"}"
 [ "$STORE" = memory ] && store_yaml="store: {type: memory}"
-start_warden limits "$store_yaml
-policies: [$TMP/policy.yaml]"
-LIMITS_PORT=$PORT
+start_warden plain ""
+start_warden mail "$store_yaml
+policies: [$TMP/mail.yaml]"
+start_warden spread "$store_yaml
+policies: [$TMP/spread.yaml]"
 
-declare -A SECS=([plain]=0 [limits]=0)
-per_round=$(( (MESSAGES + ROUNDS - 1) / ROUNDS ))
-evalsha() {
-    redis-cli -p "$REDIS_PORT" info commandstats |
-        awk -F'[:=,]' '/^cmdstat_evalsha:/ { print $3 }' | tr -d '\r'
+TICK=$(getconf CLK_TCK)
+# CPU time (user + system) process $1 has used so far, in microseconds
+cpu_us() { awk -v t="$TICK" '{ printf "%.0f", ($14 + $15) * 1000000 / t }' "/proc/$1/stat"; }
+# idle time of the whole machine so far (all CPUs), in microseconds
+idle_us() { awk -v t="$TICK" '/^cpu / { printf "%.0f", ($5 + $6) * 1000000 / t; exit }' /proc/stat; }
+# redis_stat SECTION FIELD: one counter from INFO
+redis_stat() {
+    redis-cli -p "$REDIS_PORT" info "$1" | tr -d '\r' |
+        awk -F'[:=,]' -v f="$2" '$1 == f { print ($2 == "calls") ? $3 : $2; exit }'
 }
-before=$(evalsha); before=${before:-0}
-limited=0
+evalsha() { local n; n=$(redis_stat commandstats cmdstat_evalsha); echo "${n:-0}"; }
+# socket reads the server made: fewer than calls when calls share a read
+reads() { local n; n=$(redis_stat stats total_reads_processed); echo "${n:-0}"; }
+
+PATHS=(plain mail spread)
+declare -A SECS CPU RCPU IDLE CALLS READS
+for p in "${PATHS[@]}"; do
+    SECS[$p]=0 CPU[$p]=0 RCPU[$p]=0 IDLE[$p]=0 CALLS[$p]=0 READS[$p]=0
+done
+per_round=$(( (MESSAGES + ROUNDS - 1) / ROUNDS ))
 for ((r = 0; r < ROUNDS; r++)); do
-    # alternate which path goes first, so neither always runs second
-    order=(plain limits)
-    [ $((r % 2)) = 1 ] && order=(limits plain)
-    for path in "${order[@]}"; do
-        p=PLAIN_PORT; [ "$path" = limits ] && p=LIMITS_PORT
+    for ((i = 0; i < ${#PATHS[@]}; i++)); do
+        p=${PATHS[$(( (i + r) % ${#PATHS[@]} ))]}
+        w=${PID_OF[$p]}
+        c0=$(cpu_us "$w") r0=$(cpu_us "$REDIS_PID") i0=$(idle_us)
+        e0=$(evalsha) d0=$(reads)
         t0=$(date +%s.%N)
         timeout 300 /usr/sbin/smtp-source -s "$SESSIONS" -m "$per_round" -l "$SIZE" \
-            -f sender@example.com -t rcpt@example.com "127.0.0.1:${!p}" >"$TMP/source.out" 2>&1
+            -f sender@example.com -t rcpt@example.com "127.0.0.1:${PORT_OF[$p]}" \
+            >"$TMP/source.out" 2>&1
         t1=$(date +%s.%N)
-        SECS[$path]=$(awk -v s="${SECS[$path]}" -v a="$t0" -v b="$t1" 'BEGIN { print s + b - a }')
-        [ "$path" = limits ] && limited=$((limited + per_round))
+        CPU[$p]=$((CPU[$p] + $(cpu_us "$w") - c0))
+        RCPU[$p]=$((RCPU[$p] + $(cpu_us "$REDIS_PID") - r0))
+        IDLE[$p]=$((IDLE[$p] + $(idle_us) - i0))
+        CALLS[$p]=$((CALLS[$p] + $(evalsha) - e0))
+        READS[$p]=$((READS[$p] + $(reads) - d0))
+        SECS[$p]=$(awk -v s="${SECS[$p]}" -v a="$t0" -v b="$t1" 'BEGIN { print s + b - a }')
     done
 done
-after=$(evalsha); after=${after:-0}
 
 total=$((per_round * ROUNDS))
-rate() { awk -v m="$total" -v s="$1" 'BEGIN { printf "%.0f", m / s }'; }
-plain=$(rate "${SECS[plain]}")
-withl=$(rate "${SECS[limits]}")
-echo "Warden limits benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs"
-echo "smtp-source -s $SESSIONS -l $SIZE, $total messages per path in $ROUNDS rounds"
-printf '%-28s %8s msgs/s\n' "warden, no limits" "$plain"
-printf '%-28s %8s msgs/s   (%s of no limits)\n' "warden, 3 limits ($STORE)" "$withl" \
-    "$(awk -v a="$withl" -v b="$plain" 'BEGIN { printf "%.2f", a / b }')"
-[ "$STORE" = redis ] && awk -v e="$((after - before))" -v m="$limited" 'BEGIN {
-    printf "Redis EVALSHA calls: %d for %d messages = %.2f per message (3 checkpoints with limits)\n", e, m, e / m }'
-[ "$STORE" = redis ] && redis-cli -p "$REDIS_PORT" info commandstats |
-    awk -F'[:=,]' '/^cmdstat_evalsha:/ { printf "Redis time per EVALSHA: %s us\n", $7 }' | tr -d '\r'
-grep -h . "$TMP/limits.log" | head -n 3 | sed 's/^/warden log: /' || true
+echo "Warden limits benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs, store: $STORE"
+echo "smtp-source -s $SESSIONS -l $SIZE, one message per connection," \
+    "$total messages per path in $ROUNDS rounds"
+printf '%-32s %8s %9s %10s %9s %6s\n' path msgs/s "vs plain" "warden us" "redis us" calls
+for p in "${PATHS[@]}"; do
+    case $p in
+        plain)  label="no limits" ;;
+        mail)   label="3 limits, 1 checkpoint (MAIL)" ;;
+        spread) label="3 limits, 3 checkpoints" ;;
+    esac
+    awk -v l="$label" -v m="$total" -v s="${SECS[$p]}" -v s0="${SECS[plain]}" \
+        -v c="${CPU[$p]}" -v rc="${RCPU[$p]}" -v e="${CALLS[$p]}" 'BEGIN {
+        printf "%-32s %8.0f %9.2f %10.0f %9.0f %6.2f\n", l, m / s, s0 / s, c / m, rc / m, e / m }'
+done
+echo "(warden us, redis us: CPU time per message of the warden and redis-server"
+echo " processes; calls: Redis EVALSHA calls per message)"
+for p in "${PATHS[@]}"; do
+    awk -v p="$p" -v n="$(nproc)" -v s="${SECS[$p]}" -v i="${IDLE[$p]}" \
+        -v e="${CALLS[$p]}" -v d="${READS[$p]}" 'BEGIN {
+        printf "%s: machine idle %.0f%% while sending", p, 100 * i / 1e6 / (s * n)
+        if (e > 0 && d > 0) printf ", %.2f EVALSHA per Redis socket read", e / d
+        printf "\n" }'
+done
+if [ "$STORE" = redis ]; then
+    redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' |
+        awk -F'[:=,]' '/^cmdstat_evalsha:/ { printf "Redis time per EVALSHA: %s us\n", $7 }'
+fi
+for p in mail spread; do
+    grep -h . "$TMP/$p.log" | head -n 3 | sed "s/^/warden log ($p): /" || true
+done
