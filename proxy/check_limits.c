@@ -27,6 +27,7 @@
 #include "config.h"
 #include "limit_stats.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "store.h"
 
@@ -330,7 +331,7 @@ static void log_refusal(const struct limit_call *call, size_t i,
 static void decide(struct limit_state *st, struct limit_call *call,
                    const struct engine_ctx *ctx, struct verdict *v)
 {
-    bool refused = false;
+    bool refused = false, dry = false;
 
     for (size_t i = 0; i < call->n; i++) {
         const struct limit_rule *r = call->rules[i];
@@ -338,6 +339,7 @@ static void decide(struct limit_state *st, struct limit_call *call,
             continue;
         log_refusal(call, i, ctx, call->ops[i].dry_run);
         limit_stats_count(r->name, call->ops[i].dry_run);
+        dry |= call->ops[i].dry_run;
         if (call->ops[i].dry_run || refused)
             continue;
         refused = true;
@@ -345,6 +347,7 @@ static void decide(struct limit_state *st, struct limit_call *call,
                         call->res[i].strikes > r->escalate_after;
         refuse(v, r, escalate ? &r->escalate_reply : &r->reply);
     }
+    metric_limit_check(refused ? "exceeded" : dry ? "dry_run" : "ok");
     /* Slots taken (the call passed: every enforced op allowed) are held
      * until the session closes, dry-run ones included. */
     for (size_t i = 0; !refused && i < call->n; i++) {
@@ -366,6 +369,7 @@ static void store_unavailable(const struct config *cfg, enum checkpoint cp,
                 cfg->store.on_failure == STORE_FAIL_CLOSED
                     ? "refusing with 4xx (on_failure: tempfail)"
                     : "accepting without counting (on_failure: accept)");
+    metric_limit_check("store_error");
     if (cfg->store.on_failure != STORE_FAIL_CLOSED)
         return;
     if (cp == CP_CONNECT) {

@@ -48,6 +48,7 @@ static void load_policies(const struct ymap *top, struct config *cfg);
 static void load_log(const struct ymap *top, struct config *cfg);
 static void load_dns(const struct ymap *top, struct config *cfg);
 static void load_store(const struct ymap *top, struct config *cfg);
+static void load_metrics(const struct ymap *top, struct config *cfg);
 
 /* Helpers for values that need more than a type check. */
 static bool load_listener(const struct ylist *l, size_t i,
@@ -189,6 +190,7 @@ struct config *config_defaults(void)
     c->auth_requires_tls = true;
     c->spool_dir = must(strdup(tmp && *tmp ? tmp : "/var/tmp"));
     c->control_socket = must(strdup("/run/warden/control.sock"));
+    c->user = must(strdup("warden"));
     c->log = (struct log_conf){LOG_TARGET_STDERR, LOG_INFO, LOG_MAIL};
     c->dns.resolve_client = true;
     c->dns.timeout = 5 * 1000;
@@ -231,6 +233,7 @@ static void config_free(struct config *c)
     free(c->tls.min_version);
     free(c->spool_dir);
     free(c->control_socket);
+    free(c->user);
     yamldoc_strv_free(c->policy_files, c->npolicy_files);
     policy_free(c->policy);
     free(c->store.redis_password);
@@ -247,14 +250,14 @@ static void config_free(struct config *c)
 static void (*const sections[])(const struct ymap *, struct config *) = {
     load_scalars, load_trusted_proxies, load_tls,  load_listen,   load_backend,
     load_limits,  load_timeouts,        load_smtp, load_policies, load_log,
-    load_dns,     load_store,
+    load_dns,     load_store,   load_metrics,
 };
 
 static const char *const top_keys[] = {
     "hostname", "listen",   "backend", "trusted_proxies", "tls",
     "limits",   "timeouts", "smtp",    "spool_dir",       "policies",
     "log",      "dns",      "workers", "store",           "control_socket",
-    NULL,
+    "user",     "metrics",  NULL,
 };
 
 static void load_document(struct yamldoc *d, struct config *cfg)
@@ -294,6 +297,11 @@ static void load_scalars(const struct ymap *top, struct config *cfg)
 
     load_host_name(top, "hostname", &cfg->hostname);
     ymap_uint(top, "workers", 0, 64, &cfg->workers);
+    if (ymap_str(top, "user", &cfg->user) > 0 &&
+        strspn(cfg->user, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789_.-") != strlen(cfg->user))
+        ymap_error(top, ymap_get(top, "user"), "user",
+                   "\"%s\" is not an account name", cfg->user);
     if (ymap_str(top, "control_socket", &cfg->control_socket) > 0 &&
         strcmp(cfg->control_socket, "none") == 0) {
         free(cfg->control_socket); /* "none": no admin socket */
@@ -736,6 +744,27 @@ static void load_dns(const struct ymap *top, struct config *cfg)
                    sizeof(dns->servers) / sizeof(dns->servers[0]), dns->servers,
                    &dns->nservers);
     ymap_duration(&m, "timeout", 1, &dns->timeout);
+}
+
+/* ---- metrics ---- */
+
+/* metrics: {listen: "127.0.0.1:9425"}; absent or listen: none: no endpoint */
+static void load_metrics(const struct ymap *top, struct config *cfg)
+{
+    static const char *const keys[] = {"listen", NULL};
+    struct ymap m;
+    char *addr = NULL, err[128];
+
+    if (!ymap_sub(top, "metrics", keys, &m))
+        return;
+    if (ymap_str(&m, "listen", &addr) > 0 && strcmp(addr, "none") != 0) {
+        if (netaddr_parse(addr, -1, &cfg->metrics_listen, err,
+                          sizeof(err)) != 0)
+            ymap_error(&m, ymap_get(&m, "listen"), "listen", "%s", err);
+        else
+            cfg->metrics_on = true;
+    }
+    free(addr);
 }
 
 /* ---- store ---- */

@@ -157,6 +157,9 @@ struct config {
     struct dns_conf dns;
     struct store_conf store;
     char *control_socket;         /* admin commands; NULL: none */
+    char *user;                   /* account to run as after binding (root) */
+    bool metrics_on;              /* serve /metrics */
+    struct netaddr metrics_listen;
     unsigned workers;             /* event loop threads; 0: one per CPU */
     unsigned refs;
 };

@@ -10,12 +10,14 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 
 struct dns {
     struct evdns_base *evdns;
@@ -29,7 +31,31 @@ struct dns_lookup {
     dns_name_fn cb;
     void *arg;
     bool cancelled;
+    struct timespec sent; /* of the query in flight, for the metrics */
 };
+
+static void query_sent(struct dns_lookup *l)
+{
+    clock_gettime(CLOCK_MONOTONIC, &l->sent);
+}
+
+/* One answer (or failure) to the query sent last; cancels are not counted. */
+static void query_done(const struct dns_lookup *l, int result)
+{
+    struct timespec now;
+    const char *what;
+
+    if (result == DNS_ERR_CANCEL || result == DNS_ERR_SHUTDOWN)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    what = result == DNS_ERR_NONE       ? "ok"
+           : result == DNS_ERR_NOTEXIST ? "nxdomain"
+           : result == DNS_ERR_TIMEOUT  ? "timeout"
+                                        : "error";
+    metric_dns_query((double)(now.tv_sec - l->sent.tv_sec) +
+                         (double)(now.tv_nsec - l->sent.tv_nsec) / 1e9,
+                     what);
+}
 
 struct dns *dns_new(struct event_base *base, const struct dns_conf *conf)
 {
@@ -119,6 +145,7 @@ static void on_forward(int result, char type, int count, int ttl, void *addrs,
     enum name_status st = status_of(result);
 
     l->req = NULL;
+    query_done(l, result);
     if (st == NAME_OK && !forward_matches(l, type, count, addrs))
         st = NAME_UNAVAILABLE;
     finish(l, st);
@@ -132,11 +159,13 @@ static void on_ptr(int result, char type, int count, int ttl, void *addrs,
     const struct sockaddr *sa = (const struct sockaddr *)&l->addr.ss;
 
     l->req = NULL;
+    query_done(l, result);
     if (l->cancelled || st != NAME_OK || type != DNS_PTR || count < 1) {
         finish(l, st == NAME_OK ? NAME_UNAVAILABLE : st);
         return;
     }
     snprintf(l->ptr, sizeof(l->ptr), "%s", ((char **)addrs)[0]);
+    query_sent(l);
     if (sa->sa_family == AF_INET)
         l->req = evdns_base_resolve_ipv4(l->dns->evdns, l->ptr,
                                          DNS_QUERY_NO_SEARCH, on_forward, l);
@@ -170,6 +199,7 @@ struct dns_lookup *dns_client_name(struct dns *d, const struct netaddr *a,
     l->arg = arg;
     normalise(&l->addr, a);
     sa = (const struct sockaddr *)&l->addr.ss;
+    query_sent(l);
     if (sa->sa_family == AF_INET)
         l->req = evdns_base_resolve_reverse(
             d->evdns, &((const struct sockaddr_in *)sa)->sin_addr, 0, on_ptr,

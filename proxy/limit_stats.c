@@ -49,3 +49,13 @@ void limit_stats_print(FILE *out)
                 (unsigned long long)e->dry_run);
     pthread_mutex_unlock(&stats_lock);
 }
+
+void limit_stats_each(void (*fn)(void *arg, const char *name,
+                                 uint64_t refused, uint64_t dry_run),
+                      void *arg)
+{
+    pthread_mutex_lock(&stats_lock);
+    for (struct stat_entry *e = stats; e; e = e->next)
+        fn(arg, e->name, e->refused, e->dry_run);
+    pthread_mutex_unlock(&stats_lock);
+}

@@ -13,6 +13,11 @@
 
 void limit_stats_count(const char *name, bool dry_run);
 
+/* fn once per limit, under the lock (fn must not count). */
+void limit_stats_each(void (*fn)(void *arg, const char *name,
+                                 uint64_t refused, uint64_t dry_run),
+                      void *arg);
+
 /* One line per limit: "name refused=N dry_run=M". */
 void limit_stats_print(FILE *out);
 

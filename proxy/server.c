@@ -31,6 +31,9 @@
 #include "control.h"
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
+#include "privs.h"
 #include "runtime.h"
 #include "session.h"
 #include "session_int.h"
@@ -64,6 +67,7 @@ struct server {
     unsigned total;               /* sessions in all workers (atomic) */
     struct store *store;          /* limit counters */
     struct control *control;      /* admin socket, or NULL */
+    struct metrics_http *metrics; /* /metrics endpoint, or NULL */
     struct event *ev_term, *ev_int, *ev_hup;
 };
 
@@ -75,6 +79,7 @@ void loop_session_add(struct loop *lp, struct session *s)
         lp->sessions->prev = s;
     lp->sessions = s;
     lp->nsessions++;
+    metric_conn_opened();
     if (lp->total)
         __atomic_add_fetch(lp->total, 1, __ATOMIC_RELAXED);
 }
@@ -88,6 +93,7 @@ void loop_session_gone(struct loop *lp, struct session *s)
     if (s->next)
         s->next->prev = s->prev;
     lp->nsessions--;
+    metric_conn_closed();
     if (lp->total)
         __atomic_sub_fetch(lp->total, 1, __ATOMIC_RELAXED);
     if (lp->draining && lp->nsessions == 0)
@@ -133,10 +139,12 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd,
     unsigned open = __atomic_load_n(lp->total, __ATOMIC_RELAXED);
 
     if (lp->draining) {
+        metric_conn_refused("draining");
         evutil_closesocket(fd);
         return;
     }
     if (open >= cfg->limits.max_connections) {
+        metric_conn_refused("max_connections");
         log_warn("refused connection: %u sessions open (max_connections)",
                  open);
         refuse_busy(fd, cfg);
@@ -274,6 +282,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (!rt) {
         log_errors(&errs);
         log_err("reload failed: keeping the running configuration");
+        metric_reload(false);
         errors_free(&errs);
         return;
     }
@@ -288,6 +297,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     take_snapshot(&srv->workers[0]);
     tell_workers(srv, 'R');
     log_info("reload: ok");
+    metric_reload(true);
 }
 
 /* ---- shutdown ---------------------------------------------------------- */
@@ -431,10 +441,30 @@ static struct runtime *current_runtime(void *arg)
     return rt;
 }
 
-/* Signals go to the main thread only; workers block them. */
+static int start_metrics(struct server *srv)
+{
+    const struct config *cfg = srv->rt->cfg;
+    char err[200];
+
+    if (!cfg->metrics_on)
+        return 0;
+    srv->metrics = metrics_http_start(&cfg->metrics_listen, err, sizeof(err));
+    if (!srv->metrics) {
+        log_err("metrics: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Signals go to the main thread only; workers block them. The admin and
+ * metrics sockets are bound before root is dropped, the workers started
+ * after.
+ */
 static int start_threads(struct server *srv)
 {
     sigset_t block, old;
+    char err[300];
     int rc = 0;
 
     sigemptyset(&block);
@@ -442,14 +472,25 @@ static int start_threads(struct server *srv)
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
+    srv->control = control_start(srv->rt->cfg->control_socket, srv->store,
+                                 current_runtime, srv);
+    rc = start_metrics(srv);
+    /* every socket is bound: root is not needed any more */
+    if (rc == 0 && privs_drop(srv->rt->cfg->user, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        rc = -1;
+    }
+    /* found now rather than as a 451 on the first big message */
+    if (rc == 0 && access(srv->rt->cfg->spool_dir, W_OK | X_OK) != 0) {
+        log_err("spool_dir %s: %s for uid %u", srv->rt->cfg->spool_dir,
+                strerror(errno), (unsigned)geteuid());
+        rc = -1;
+    }
     for (size_t i = 1; i < srv->nworkers && rc == 0; i++) {
         rc = pthread_create(&srv->workers[i].thread, NULL, worker_main,
                             &srv->workers[i]);
         srv->workers[i].running = rc == 0;
     }
-    if (rc == 0)
-        srv->control = control_start(srv->rt->cfg->control_socket, srv->store,
-                                     current_runtime, srv);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
@@ -473,6 +514,7 @@ static int setup_signals(struct server *srv)
 static void server_free(struct server *srv)
 {
     control_stop(srv->control);
+    metrics_http_stop(srv->metrics);
     if (srv->ev_term)
         event_free(srv->ev_term);
     if (srv->ev_int)
@@ -528,6 +570,7 @@ int server_run(const char *config_path)
             goto out;
     if (setup_signals(&srv) != 0 || start_threads(&srv) != 0)
         goto stop;
+    metrics_mark_start();
     log_started(&srv);
     event_base_dispatch(srv.workers[0].loop.base);
     close_leftovers(&srv.workers[0]);

@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxyproto.h"
 #include "runtime.h"
 #include "server.h"
@@ -666,6 +667,8 @@ static void connect_verdict(struct session *s, struct verdict *v)
     log_info("session=%s reject: CONNECT from [%s]: %d %s %s; check=%s",
              s->id, s->client_ip, v->code, v->enh,
              log_sanitize(v->text, name, sizeof(name)), v->check);
+    metric_conn_refused(v->check);
+    metric_rejection("connect", v->check);
     if (v->action == VERDICT_TEMPFAIL || v->disconnect) {
         s->state = S_COMMAND;
         reply_close(s, "%d %s%s%s", v->code >= 400 ? v->code : 421, v->enh,
@@ -730,9 +733,11 @@ static void be_ready(void *arg, struct smtp_reply *greeting)
     s->greeting_len = greeting->len;
     s->greeting_code = greeting->code;
     memset(greeting, 0, sizeof(*greeting)); /* we own the text now */
-    if (s->greeting_code != 220)
+    if (s->greeting_code != 220) {
         log_info("session=%s backend %s greeted with %d", s->id,
                  backend_peer(s->be), s->greeting_code);
+        metric_backend_error("greeting");
+    }
     try_greet(s);
     session_resume(s);
 }
@@ -770,6 +775,7 @@ static void be_failed(void *arg, const char *why)
     if (s->state == S_CLOSING)
         return;
     log_warn("session=%s client=[%s] %s", s->id, s->client_ip, why);
+    metric_backend_error(s->be_ready ? "lost" : "connect");
     if (!s->be_ready) {
         if (s->cfg->backend.on_unavailable == BACKEND_DOWN_DEFER &&
             s->state == S_CONNECT) {
@@ -901,6 +907,7 @@ struct session *session_new(struct loop *lp, struct runtime *rt,
             log_warn("session=%s client=[%s] refused: PROXY header expected "
                      "from a trusted upstream only",
                      s->id, s->client_ip);
+            metric_conn_refused("proxy_protocol");
             session_close(s, "untrusted PROXY peer");
             return s;
         }

@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
 #include "sasl.h"
 #include "session_int.h"
@@ -169,6 +170,7 @@ void tx_end(struct session *s, const char *outcome, const char *reply)
     s->tx = NULL;
     if (tx->mail_ok) {
         s->ntx++;
+        metric_transaction(outcome);
         rcpt_list(tx, to, sizeof(to));
         log_info("session=%s tx=%u client=[%s]:%u helo=<%s> tls=%s auth=%s "
                  "from=<%s> to=%s nrcpt=%zu refused_rcpt=%u size=%zu "
@@ -200,6 +202,7 @@ static void log_reject(struct session *s, const char *what, const char *reply,
              s->id, what, s->client_ip, log_sanitize(reply, rep, sizeof(rep)),
              log_sanitize(cmd, line, sizeof(line)),
              check ? check : "backend");
+    metric_rejection(what, check ? check : "backend");
 }
 
 /* ---- backend trouble --------------------------------------------------- */
@@ -539,6 +542,7 @@ static void xclient_reply(struct session *s, struct smtp_reply *r,
             "smtpd_authorized_xclient_hosts?)",
             s->id, backend_peer(s->be),
             smtp_reply_last(r, last, sizeof(last)));
+    metric_backend_error("xclient");
     slot->close_after = true;
     slot_fill_str(s, slot, "421 4.3.0 Error: mail service unavailable\r\n");
     session_close(s, "backend refused XCLIENT");
@@ -658,6 +662,7 @@ static void mail_reply(struct session *s, struct smtp_reply *r,
             log_info("session=%s reject: MAIL from [%s]: %s; from=<%s>", s->id,
                      s->client_ip, smtp_reply_last(r, last, sizeof(last)),
                      tx->sender);
+            metric_rejection("mail", "backend");
             tx_end(s, "refused", last);
         }
     }
@@ -735,6 +740,7 @@ static void rcpt_reply(struct session *s, struct smtp_reply *r,
         log_info("session=%s reject: RCPT from [%s]: %s; from=<%s> to=<%s>",
                  s->id, s->client_ip, smtp_reply_last(r, last, sizeof(last)),
                  tx->sender, log_sanitize(data, to, sizeof(to)));
+        metric_rejection("rcpt", "backend");
     }
     relay_fill(s, slot, r);
 }

@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "session_int.h"
 #include "smtp_reply.h"
 #include "spool.h"
@@ -144,6 +145,7 @@ static void refuse_message(struct session *s, unsigned why)
                  "550 5.6.0 Error: NUL character in message");
     log_info("session=%s reject: END-OF-MESSAGE from [%s]: %s; from=<%s>",
              s->id, s->client_ip, reply, s->tx->sender);
+    metric_rejection("eom", "protocol");
     finish_local(s, reply, true);
 }
 
@@ -163,6 +165,7 @@ static void eom_verdict(struct session *s)
         log_info("session=%s reject: END-OF-MESSAGE from [%s]: %s; "
                  "from=<%s> check=%s",
                  s->id, s->client_ip, reply, tx->sender, v->check);
+        metric_rejection("eom", v->check);
         if (v->disconnect)
             s->eom_slot->close_after = true;
         finish_local(s, reply, true);

@@ -49,6 +49,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "netaddr.h"
 #include "redis_events.h"
 
@@ -268,6 +269,7 @@ struct store_call {
     struct store_call *prev, *next;
     struct event *timer; /* NULL once finished */
     uint64_t sent_ms;
+    uint64_t sent_us; /* monotonic, for the latency metric */
     bool finished; /* done() called, cancelled or detached */
     store_done_fn done;
     void *arg;
@@ -285,6 +287,7 @@ static void node_id_make(char *buf, size_t len);
 static int script_sha(char *hex);
 static char *str_join(const char *a, const char *b);
 static uint64_t now_ms(void);
+static uint64_t mono_us(void);
 static struct timeval tv_ms(uint64_t ms);
 
 /* the connection */
@@ -482,13 +485,15 @@ static char *str_join(const char *a, const char *b)
     return s;
 }
 
-static uint64_t now_ms(void)
+static uint64_t mono_us(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
+
+static uint64_t now_ms(void) { return mono_us() / 1000u; }
 
 static struct timeval tv_ms(uint64_t ms)
 {
@@ -1047,6 +1052,7 @@ static int call_send(struct store_call *call, redisAsyncContext *ac)
                               call->cmd.argv, call->cmd.lens) != REDIS_OK)
         return -1;
     call->sent_ms = now_ms();
+    call->sent_us = mono_us();
     call->prev = c->tail;
     call->next = NULL;
     if (c->tail)
@@ -1085,6 +1091,8 @@ static void call_reply(redisAsyncContext *ac, void *r, void *privdata)
     ok = reply && results_parse(reply, call->n, call->res);
     if (reply && reply->type != REDIS_REPLY_ERROR && !ok)
         log_redis_error(c, "malformed reply to the limits script");
+    metric_store_call((double)(mono_us() - call->sent_us) / 1e6,
+                      ok ? "ok" : "error");
     call_finish(call, ok);
     call_free(call);
 }
@@ -1120,6 +1128,7 @@ static void call_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    metric_store_call((double)(mono_us() - call->sent_us) / 1e6, "timeout");
     call_finish(call, false);
     /*
      * One slow reply is a timeout; no reply at all for several timeouts is

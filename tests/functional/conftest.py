@@ -29,6 +29,14 @@ CRASH_SIGNALS = {-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS,
                  -signal.SIGILL, -signal.SIGFPE}
 
 
+@pytest.fixture(autouse=True)
+def _tmp_path_reachable(request):
+    """Warden started as root runs as an unprivileged user; a reload reads
+    policy files from the test's tmp_path, so that user must reach it."""
+    if os.geteuid() == 0 and "tmp_path" in request.fixturenames:
+        wardentest.share_with_test_user(request.getfixturevalue("tmp_path"))
+
+
 @pytest.fixture(scope="session")
 def warden_bin():
     """The warden binary from $WARDEN_BIN; skips when unset, errors when

@@ -5,6 +5,7 @@ import os
 import socket
 import time
 
+import wardentest
 from wardentest import SMTPClient, dot_stuff
 
 
@@ -137,6 +138,7 @@ def test_big_message_spills_to_unlinked_file(warden_factory, capture,
                                              tmp_path):
     spool = tmp_path / "spool"
     spool.mkdir()
+    wardentest.give_to_test_user(spool)  # Warden spools as that user
     w = warden_factory({"limits": {"spool_memory": 4096,
                                    "max_message_size": "8m"},
                         "spool_dir": str(spool)}, capture)

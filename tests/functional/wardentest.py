@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
+import pwd
 import re
 import select
 import shlex
@@ -300,6 +301,29 @@ def parse_proxy_header(header):
 # ---------------------------------------------------------------------------
 # CaptureBackend: a fake SMTP server that records exact bytes
 # ---------------------------------------------------------------------------
+
+
+# Warden refuses to keep root: as root it drops to this account.
+TEST_USER = "nobody"
+
+
+def give_to_test_user(path):
+    """chown ``path`` to TEST_USER when running as root (a spool_dir)."""
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam(TEST_USER)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def share_with_test_user(path):
+    """Let TEST_USER reach files under ``path`` (a test's tmp_path): give
+    others search permission on it and on its parents, which pytest makes
+    0700. Files keep their own modes (0644 by default)."""
+    path = os.path.abspath(path)
+    while path not in ("/", "/tmp"):
+        mode = os.stat(path).st_mode & 0o7777
+        if mode & 0o011 != 0o011:
+            os.chmod(path, mode | 0o011)
+        path = os.path.dirname(path)
 
 class _EOF(Exception):
     pass
@@ -1319,7 +1343,8 @@ class Warden(_LogFile):
     Defaults: one listener "smtp" on 127.0.0.1:<free port>, hostname
     warden.test, backend.client_identity none, log to stderr at debug,
     dns.resolve_client false, timeouts.shutdown 2s, spool_dir in the
-    temporary directory. Listener entries may leave out ``address`` (a
+    temporary directory, user TEST_USER ("nobody", who owns that directory
+    when the tests run as root). Listener entries may leave out ``address`` (a
     free port is filled in).
 
     stdout+stderr go to ``<dir>/warden.log`` (``log()``). WARDEN_WRAPPER in
@@ -1330,6 +1355,9 @@ class Warden(_LogFile):
                  start=True, timeout=10.0, env=None, args=()):
         self.bin = _warden_bin(bin_path)
         self.dir = tempfile.mkdtemp(prefix="warden-test-")
+        # Started as root, Warden runs as TEST_USER: it must be able to
+        # spool here and re-read its config on reload.
+        give_to_test_user(self.dir)
         self.config_path = os.path.join(self.dir, "warden.yaml")
         self.log_path = os.path.join(self.dir, "warden.log")
         self.backend = backend
@@ -1359,6 +1387,8 @@ class Warden(_LogFile):
             "dns": {"resolve_client": False},
             "timeouts": {"shutdown": "2s"},
             "spool_dir": self.dir,
+            # the account Warden drops root for (ignored when not root)
+            "user": TEST_USER,
             # one admin socket per instance: tests run side by side
             "control_socket": os.path.join(self.dir, "control.sock"),
         }
