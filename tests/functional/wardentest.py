@@ -1538,6 +1538,15 @@ class Warden(_LogFile):
         return [l for l in self.log().splitlines()
                 if "Sanitizer" in l or "runtime error:" in l]
 
+    def run_once(self, timeout=10.0):
+        """Run the daemon on the written config in the foreground until it
+        exits by itself (a start that fails); return (returncode,
+        stdout+stderr text)."""
+        r = subprocess.run([self.bin, "-c", self.config_path],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+        return r.returncode, r.stdout.decode("utf-8", "replace")
+
     def check_config(self, config):
         """Run ``warden -t -c`` on a config (dict merged over this
         instance's defaults, or verbatim text); return (returncode,
