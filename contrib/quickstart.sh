@@ -12,6 +12,13 @@ cmake --build build -j"$(nproc)"
 
 contrib/postfix/local-backend.sh start
 
+# Started as root, Warden binds its port and then runs as the account
+# named by user: (default "warden"); it refuses to stay root.
+if [ "$(id -u)" -eq 0 ] && ! id warden >/dev/null 2>&1; then
+    useradd --system --home-dir /nonexistent --no-create-home \
+        --shell /usr/sbin/nologin warden
+fi
+
 cat <<MSG
 
 Warden is starting on 127.0.0.1:2525 in front of Postfix on 127.0.0.1:10025.

@@ -247,6 +247,12 @@ static void warn_restart_only(const struct config *old, const struct config *new
         memcmp(&old->store.redis, &new->store.redis, sizeof(old->store.redis)) ||
         old->store.redis_db != new->store.redis_db)
         log_warn("reload: the store changes only after a restart");
+    if (strcmp(old->user, new->user) != 0)
+        log_warn("reload: user changes only after a restart");
+    if (old->metrics_on != new->metrics_on ||
+        memcmp(&old->metrics_listen, &new->metrics_listen,
+               sizeof(old->metrics_listen)) != 0)
+        log_warn("reload: metrics changes only after a restart");
 }
 
 /* In a worker's own thread: start using the newest snapshot. */

@@ -3,6 +3,8 @@ its counters move with what happened (connections, transactions,
 rejections by stage and check, limits, reloads, backend failures, DNS
 and Redis latency), and nothing but GET /metrics is served."""
 
+import json
+import os
 import re
 import urllib.error
 import urllib.request
@@ -215,3 +217,23 @@ def test_bad_metrics_address_is_a_config_error(warden_bin, tmp_path):
                            bin_path=warden_bin)
     assert rc != 0
     assert re.search(r"\.yaml:\d+: metrics\.listen: invalid port", out), out
+
+
+def test_dashboard_uses_only_exported_metrics(warden_factory, capture):
+    """contrib/grafana-dashboard.json must not chart a metric that does
+    not exist (a renamed one would leave an empty panel)."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
+                        "grafana-dashboard.json")
+    with open(path) as f:
+        exprs = [t["expr"] for p in json.load(f)["panels"]
+                 for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\bwarden_[a-z_]+", e)}
+    w = metered(warden_factory, capture)
+    SMTPClient(w.port).expect(220)
+    exported = {name for name, _ in scrape(w)}
+    # a family with no sample yet (no limit has refused) is still declared
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics"
+                                % w.metrics_port, timeout=5) as r:
+        exported |= set(re.findall(r"^# TYPE (\S+) ", r.read().decode(),
+                                   re.M))
+    assert used and used <= exported, used - exported
