@@ -91,6 +91,7 @@ log: {level: warning}
 dns: {resolve_client: false}
 limits: {max_connections: 5000}
 control_socket: none
+user: nobody
 $2
 EOF
     "$WARDEN_BIN" -c "$TMP/$name.conf" >"$TMP/$name.log" 2>&1 &

@@ -202,7 +202,13 @@ start_warden() {
     WARDEN_STARTS=$n
     WARDEN_LOG=$TMP/warden.$n.log
     mkdir -p "$TMP/spool"
+    # started as root, Warden runs as "user:" and spools as that user
+    if [ "$(id -u)" -eq 0 ]; then
+        chmod 711 "$TMP"
+        chown nobody "$TMP/spool"
+    fi
     cat >"$TMP/warden.yaml" <<EOF
+user: nobody
 listen:
   - name: bench
     address: 127.0.0.1:$WARDEN_PORT
