@@ -58,6 +58,8 @@ struct worker {
     struct event *ev_notify, *ev_drain;
 };
 
+#define LISTEN_BACKLOG 65535
+
 struct server {
     const char *config_path;      /* NULL: embedded defaults */
     struct runtime *rt;           /* newest snapshot, under lock */
@@ -181,8 +183,10 @@ static int open_listeners(struct worker *w, bool reuseport)
         struct listener *l = &w->listeners[i];
         l->w = w;
         l->index = i;
+        /* as deep as the kernel allows (net.core.somaxconn caps it): a
+         * burst of connects beyond the backlog waits a retransmit (1 s) */
         l->evl = evconnlistener_new_bind(
-            w->loop.base, on_accept, l, flags, 1024,
+            w->loop.base, on_accept, l, flags, LISTEN_BACKLOG,
             (const struct sockaddr *)&lc->addr.ss, (int)lc->addr.len);
         netaddr_str(&lc->addr, addr, sizeof(addr));
         if (!l->evl) {

@@ -28,9 +28,12 @@
       also reads the first one's VmRSS and open descriptors and every
       one's CPU time. Prints one line of key=value figures on stdout
       (conns accepted errors ramp_s elapsed_s rate p50_ms p99_ms max_ms
-      client_us cpu_us idle_pct rss_before_kb rss_open_kb rss_peak_kb
-      fds_before fds_after; cpu_us and client_us are CPU microseconds per
-      accepted message, cpu_us one figure per PID, comma-separated) and
+      client_us cpu_us threads_us idle_pct rss_before_kb rss_open_kb
+      rss_peak_kb rss_after_kb fds_before fds_after (the last two 1 s
+      after the clients closed); cpu_us and client_us are CPU
+      microseconds per accepted message, cpu_us one figure per PID,
+      comma-separated; threads_us the CPU microseconds of each thread of
+      the first PID over the transactions, largest first) and
       the commonest error reasons on stderr; exit 1 when no message got
       through.
 """
@@ -194,6 +197,24 @@ def _proc_cpu_us(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) * 1000000 // tick
+
+
+def _threads_cpu_us(pid):
+    """{tid: utime + stime in microseconds} for every thread of PID."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[tid] = (int(fields[11]) + int(fields[12])) * 1000000 // tick
+    return out
 
 
 def _machine_idle_us():
@@ -378,6 +399,7 @@ def concurrent(port, conns, per_conn, size, timeout, pid=None):
     done = 0              # messages accepted
     active = 0
     cpu0 = [_proc_cpu_us(x) for x in pids]
+    thr0 = _threads_cpu_us(pid) if pid else {}
     idle0 = _machine_idle_us()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
@@ -463,6 +485,13 @@ def concurrent(port, conns, per_conn, size, timeout, pid=None):
                 fail(s, "%s: send: %s" % (_STATE_NAMES[s.state], e.strerror))
     t1 = time.monotonic()
     cpu1 = [_proc_cpu_us(x) for x in pids]
+    if pid:
+        try:
+            rss_peak = max(rss_peak, vmrss_kb(pid))
+        except (OSError, RuntimeError):
+            pass
+    thr1 = _threads_cpu_us(pid) if pid else {}
+    threads = sorted((thr1[t] - thr0[t] for t in thr1 if t in thr0), reverse=True)
     idle1 = _machine_idle_us()
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     if active:
@@ -475,12 +504,13 @@ def concurrent(port, conns, per_conn, size, timeout, pid=None):
             s.sock.close()
 
     # After the clients have gone: does the server let go of its sessions?
-    fds_after = 0
+    fds_after = rss_after = 0
     if pid:
         time.sleep(1.0)
         try:
             fds_after = len(os.listdir("/proc/%d/fd" % pid))
-        except OSError:
+            rss_after = vmrss_kb(pid)
+        except (OSError, RuntimeError):
             fds_after = -1
 
     elapsed = t_last - t0
@@ -506,11 +536,13 @@ def concurrent(port, conns, per_conn, size, timeout, pid=None):
         "client_us": "%.0f" % (client_us / done if done else 0),
         "cpu_us": ",".join("%.0f" % ((b - a) / done if done else 0)
                            for a, b in zip(cpu0, cpu1)) or "-",
+        "threads_us": ",".join(str(x) for x in threads) or "-",
         "idle_pct": "%.0f" % (100 * (idle1 - idle0) / 1e6 / ((t1 - t0) * ncpu)
                                if t1 > t0 else 0),
         "rss_before_kb": rss_before,
         "rss_open_kb": rss_open,
         "rss_peak_kb": rss_peak,
+        "rss_after_kb": rss_after,
         "fds_before": fds_before,
         "fds_after": fds_after,
     }

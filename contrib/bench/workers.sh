@@ -16,8 +16,9 @@
 # path delivered, and one path's TIME_WAIT sockets are not on the port the
 # next one uses). The order of the paths rotates from round to round.
 # It prints figures and ratios, no verdict. Exit status: 0 when every
-# figure was measured, 1 when some measurement could not be made (the
-# other figures are still printed), 2 on bad usage or missing tools.
+# figure was measured, 1 when some measurement could not be made (a
+# failed run leaves the other figures printed; a server that does not
+# start stops the script at once), 2 on bad usage or missing tools.
 # See contrib/bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -121,6 +122,29 @@ log_tail() { if [ -s "$1" ]; then tail -n "$2" "$1" | tr '\n' ' '; else echo "(e
 TICK=$(getconf CLK_TCK)
 # CPU time (user + system) of process $1 so far, in microseconds
 cpu_us() { awk -v t="$TICK" '{ sub(/^.*\) /, ""); printf "%.0f", ($12 + $13) * 1000000 / t }' "/proc/$1/stat"; }
+# CPU time of each thread of process $1 so far: "TID US" lines
+threads_us() {
+    local f
+    for f in /proc/"$1"/task/*/stat; do
+        awk -v t="$TICK" -v f="$f" '{ sub(/^.*\) /, ""); split(f, a, "/")
+            printf "%s %.0f\n", a[5], ($12 + $13) * 1000000 / t }' "$f" 2>/dev/null || true
+    done
+}
+# Add the CPU each thread used between snapshot $2 and now to T_THR[$1]
+# (its threads' totals, largest first, comma-separated).
+add_threads() {
+    local p=$1 now delta
+    now=$(threads_us "${PID_OF[$p]}")
+    delta=$(awk 'NR == FNR { a[$1] = $2; next } ($1 in a) { print $2 - a[$1] }' \
+        <(printf '%s\n' "$2") <(printf '%s\n' "$now") | sort -rn | paste -sd, -)
+    T_THR[$p]=$(sum_lists "${T_THR[$p]:-}" "$delta")
+}
+# Element-wise sum of two comma-separated lists of numbers.
+sum_lists() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, ","); m = split(b, y, ","); if (m > n) n = m
+        for (i = 1; i <= n; i++) s = s (i > 1 ? "," : "") (x[i] + y[i]); print s }'
+}
 # idle time of the whole machine so far (all CPUs), in microseconds
 idle_us() { awk -v t="$TICK" '/^cpu / { printf "%.0f", ($5 + $6) * 1000000 / t; exit }' /proc/stat; }
 
@@ -157,7 +181,14 @@ start_warden() {
     WARDEN_STARTS=$((WARDEN_STARTS + 1))
     LOG_OF[$name]=$TMP/warden.$name.$WARDEN_STARTS.log
     mkdir -p "$TMP/spool"
+    # Started as root, Warden drops to "user:" once its sockets are bound,
+    # and spools as that user: it must reach the spool directory.
+    if [ "$(id -u)" = 0 ]; then
+        chmod 711 "$TMP"
+        chown nobody "$TMP/spool"
+    fi
     cat >"$TMP/$name.yaml" <<EOF
+user: nobody
 listen:
   - {name: bench, address: "127.0.0.1:$port"}
 backend: {address: "127.0.0.1:${SINK_PORT[$name]}", client_identity: none}
@@ -197,18 +228,19 @@ check_warden() {
 
 # ---- 1. throughput, one message per connection ------------------------------
 
-declare -A T_SECS T_SENT T_WCPU T_SCPU T_IDLE T_ROUNDS
+declare -A T_SECS T_SENT T_WCPU T_SCPU T_IDLE T_ROUNDS T_THR C_THR C_MAX
 for p in "${PATHS[@]}"; do
     T_SECS[$p]=0 T_SENT[$p]=0 T_WCPU[$p]=0 T_SCPU[$p]=0 T_IDLE[$p]=0 T_ROUNDS[$p]=
 done
 
 run_source() {
-    local p=$1 count=$2 port pid sink before after t0 t1 c0 s0 i0 rc out="$TMP/source.$1.out"
+    local p=$1 count=$2 port pid sink before after t0 t1 c0 s0 i0 rc thr0='' out="$TMP/source.$1.out"
     port=$(front_port "$p")
     pid=$(front_pid "$p")
     sink=${SINK_PID[$p]}
     before=$(sink_count "$p")
     c0=$(cpu_us "$pid") s0=$(cpu_us "$sink") i0=$(idle_us)
+    [ "$p" != direct ] && thr0=$(threads_us "$pid")
     t0=$(date +%s.%N)
     # In the background and waited for: a TERM to this script acts at once.
     timeout -k 5 "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$SESSIONS" -m "$count" -l "$SIZE" \
@@ -235,7 +267,10 @@ run_source() {
         return 0
     fi
     [ -s "$out" ] && NOTE[T,$p]="smtp-source said: $(head -n 1 "$out")"
-    if [ "$p" != direct ]; then T_WCPU[$p]=$((T_WCPU[$p] + $(cpu_us "$pid") - c0)); fi
+    if [ "$p" != direct ]; then
+        T_WCPU[$p]=$((T_WCPU[$p] + $(cpu_us "$pid") - c0))
+        add_threads "$p" "$thr0"
+    fi
     T_SCPU[$p]=$((T_SCPU[$p] + $(cpu_us "$sink") - s0))
     T_IDLE[$p]=$((T_IDLE[$p] + $(idle_us) - i0))
     T_SENT[$p]=$((T_SENT[$p] + count))
@@ -247,7 +282,7 @@ run_source() {
 # ---- 2. concurrent connections ----------------------------------------------
 
 declare -A C_CONNS C_ACC C_ERR C_SECS C_P50 C_P99 C_RAMP C_WCPU C_SCPU C_CCPU C_IDLE C_ROUNDS
-declare -A RSS_IDLE RSS_OPEN RSS_PEAK ERRS
+declare -A RSS_AFTER RSS_BEFORE RSS_OPEN RSS_PEAK ERRS
 for p in "${PATHS[@]}"; do
     C_CONNS[$p]='' C_ACC[$p]=0 C_ERR[$p]=0 C_SECS[$p]=0 C_P50[$p]='' C_P99[$p]='' C_RAMP[$p]=''
     C_WCPU[$p]=0 C_SCPU[$p]=0 C_CCPU[$p]=0 C_IDLE[$p]=0 C_ROUNDS[$p]=
@@ -292,8 +327,17 @@ run_concurrent() {
     C_CCPU[$p]=$((C_CCPU[$p] + ${r[client_us]} * ${r[accepted]}))
     C_IDLE[$p]+=" ${r[idle_pct]}"
     C_ROUNDS[$p]+=" ${r[rate]}"
-    [ "${r[rss_open_kb]}" -gt "${RSS_OPEN[$p]}" ] && RSS_OPEN[$p]=${r[rss_open_kb]}
+    # Memory with all connections open: from the first round, when the
+    # process is fresh (later rounds start with what the earlier ones grew).
+    if [ "${RSS_OPEN[$p]}" = 0 ]; then
+        RSS_OPEN[$p]=${r[rss_open_kb]} RSS_BEFORE[$p]=${r[rss_before_kb]}
+    fi
+    C_MAX[$p]=$(awk -v a="${C_MAX[$p]:-0}" -v b="${r[max_ms]}" 'BEGIN { print (b > a) ? b : a }')
+    if [ "$p" != direct ]; then
+        C_THR[$p]=$(sum_lists "${C_THR[$p]:-}" "${r[threads_us]}")
+    fi
     [ "${r[rss_peak_kb]}" -gt "${RSS_PEAK[$p]}" ] && RSS_PEAK[$p]=${r[rss_peak_kb]}
+    RSS_AFTER[$p]=${r[rss_after_kb]}
     if [ "${r[fds_after]}" != "${r[fds_before]}" ]; then
         NOTE[C,$p]+="${NOTE[C,$p]:+; }open descriptors ${r[fds_before]} before a run, ${r[fds_after]} 1 s after it"
     fi
@@ -302,6 +346,10 @@ run_concurrent() {
 
 # ---- the runs ----------------------------------------------------------------
 
+ncpu=$(nproc)
+echo "Warden workers benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), nproc $ncpu, $(uname -r)"
+echo "warden: $WARDEN_BIN"
+echo
 for p in "${PATHS[@]}"; do start_sink "$p"; done
 start_warden w1
 start_warden w2
@@ -320,7 +368,6 @@ for p in w1 w2; do
     stop_pid "${PID_OF[$p]}"
     start_warden "$p"
     sleep 0.5
-    RSS_IDLE[$p]=$(awk '/^VmRSS:/ { print $2 }' "/proc/${PID_OF[$p]}/status")
 done
 echo "concurrent: $ROUNDS rounds of $CONNS connections x $PER_CONN messages per path ..." >&2
 for ((r = 0; r < ROUNDS; r++)); do
@@ -332,13 +379,9 @@ done
 # ---- report ------------------------------------------------------------------
 
 status=0
-ncpu=$(nproc)
 # median of the numbers in $1
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "Warden workers benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), nproc $ncpu, $(uname -r)"
-echo "warden: $WARDEN_BIN"
-echo
 echo "1. Throughput, one message per connection: smtp-source -s $SESSIONS -l $SIZE,"
 echo "   $((per_round * ROUNDS)) messages per path in $ROUNDS rounds (path order rotated)"
 printf '%-11s %6s %8s %7s %9s %6s %10s %8s %6s  %s\n' path msgs seconds msgs/s "vs direct" "vs w=1" \
@@ -368,8 +411,8 @@ echo
 echo "2. $CONNS concurrent connections, all open and greeted first, then $PER_CONN messages on"
 echo "   each at once (EHLO; MAIL, RCPT, DATA, $SIZE bytes, \".\"; QUIT; no pipelining),"
 echo "   $ROUNDS rounds per path (order rotated); latency = end-of-data reply"
-printf '%-11s %6s %8s %6s %7s %9s %6s %7s %7s %6s %9s %7s %9s %6s  %s\n' path conns accepted errors \
-    msgs/s "vs direct" "vs w=1" "p50 ms" "p99 ms" "ramp s" "warden us" "sink us" "client us" \
+printf '%-11s %6s %8s %6s %7s %9s %6s %7s %7s %7s %6s %9s %7s %9s %6s  %s\n' path conns accepted errors \
+    msgs/s "vs direct" "vs w=1" "p50 ms" "p99 ms" "max ms" "ramp s" "warden us" "sink us" "client us" \
     "idle%" "rounds (msgs/s)"
 for p in "${PATHS[@]}"; do
     if [ -n "${FAIL[C,$p]:-}" ] || [ "${C_ACC[$p]}" = 0 ]; then
@@ -388,30 +431,51 @@ for p in "${PATHS[@]}"; do
         -v ad="${C_ACC[direct]}" -v sd="${C_SECS[direct]}" -v okd="${FAIL[C,direct]:-ok}" \
         -v a1="${C_ACC[w1]}" -v s1="${C_SECS[w1]}" -v ok1="${FAIL[C,w1]:-ok}" \
         -v p50="$(median "${C_P50[$p]}")" -v p99="$(median "${C_P99[$p]}")" \
-        -v ramp="$(median "${C_RAMP[$p]}")" -v w="$wcol" -v sc="$scol" \
+        -v ramp="$(median "${C_RAMP[$p]}")" -v w="$wcol" -v sc="$scol" -v mx="${C_MAX[$p]}" \
         -v cc="$((C_CCPU[$p] / C_ACC[$p]))" -v idle="$(median "${C_IDLE[$p]}")" \
         -v rr="${C_ROUNDS[$p]}" 'BEGIN {
         rate = a / s
         vd = (okd == "ok" && ad > 0) ? sprintf("%.2f", rate / (ad / sd)) : "-"
         v1 = (p != "direct" && ok1 == "ok" && a1 > 0) ? sprintf("%.2f", rate / (a1 / s1)) : "-"
-        printf "%-11s %6d %8d %6d %7.0f %9s %6s %7.1f %7.1f %6.2f %9s %7s %9s %6.0f %s\n", l, conns, a, e,
-            rate, vd, v1, p50, p99, ramp, w, sc, cc, idle, rr }'
+        printf "%-11s %6d %8d %6d %7.0f %9s %6s %7.1f %7.1f %7.1f %6.2f %9s %7s %9s %6.0f %s\n", l, conns, a, e,
+            rate, vd, v1, p50, p99, mx, ramp, w, sc, cc, idle, rr }'
 done
 echo "   (conns: connections greeted with 220, median of the rounds; accepted: 250s after"
 echo "    the dot, all rounds; p50/p99/ramp s/idle%: median of the rounds' figures;"
+echo "    max ms: slowest end-of-data reply of all rounds; ramp s: time to open and"
+echo "    greet all connections;"
 echo "    msgs/s: accepted / time from the first EHLO to the last 250, all rounds;"
 echo "    warden us, sink us, client us: CPU time per message over the transactions,"
 echo "    client = the Python driver; on the direct path sink us is the sink that"
 echo "    takes the client connections)"
 echo
 for p in w1 w2; do
-    awk -v l="${LABEL[$p]}" -v i="${RSS_IDLE[$p]:-0}" -v o="${RSS_OPEN[$p]}" -v k="${RSS_PEAK[$p]}" \
-        -v n="$CONNS" 'BEGIN {
+    awk -v l="${LABEL[$p]}" -v i="${RSS_BEFORE[$p]:-0}" -v o="${RSS_OPEN[$p]}" -v k="${RSS_PEAK[$p]}" \
+        -v z="${RSS_AFTER[$p]:-0}" \
+        -v n="$(median "${C_CONNS[$p]}")" 'BEGIN {
         if (o == 0) { printf "%s VmRSS: not measured\n", l; exit }
-        printf "%s VmRSS: %.1f MB fresh, %.1f MB with %d connections open (%.1f KB/conn), %.1f MB peak during the transactions\n",
-            l, i / 1024, o / 1024, n, (o - i) / n, k / 1024 }'
+        printf "%s VmRSS: %.1f MB fresh, %.1f MB with %d connections open (%.1f KB/conn),\n", l, i / 1024, o / 1024, n, (o - i) / n
+        printf "%*s %.1f MB peak during the transactions, %.1f MB after the last round\n", length(l) + 7, "", k / 1024, z / 1024 }'
 done
-echo "   (open: 1 s after the last greeting; largest of the rounds; the same process serves every round)"
+echo "   (fresh: a new process before the first round; open: 1 s after the first round's last"
+echo "    greeting; peak: largest sample, every 0.25 s, over all rounds' transactions;"
+echo "    after: 1 s after the last round's clients closed)"
+# How the work spread over Warden's threads (SO_REUSEPORT spreads the
+# connections; a worker that gets more of them does more of the work).
+split_line() {
+    awk -v l="$1" -v t="$2" 'BEGIN {
+        n = split(t, x, ","); for (i = 1; i <= n; i++) s += x[i]
+        if (n == 0 || s == 0) { printf "%s: not measured\n", l; exit }
+        printf "%s:", l
+        for (i = 1; i <= n; i++) printf " %.0f%%", 100 * x[i] / s
+        printf " (%.2f s CPU)\n", s / 1e6 }'
+}
+echo
+echo "Warden CPU per thread, share of the process (largest first):"
+for p in w1 w2; do
+    split_line "   ${LABEL[$p]}, throughput" "${T_THR[$p]:-}"
+    split_line "   ${LABEL[$p]}, concurrent" "${C_THR[$p]:-}"
+done
 
 # Anything worth a look: errors, notes, and whatever Warden logged (level warning).
 for p in "${PATHS[@]}"; do
