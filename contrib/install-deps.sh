@@ -24,6 +24,8 @@ packages=(
     postfix           # real backend in tests; smtp-source/smtp-sink for the benchmark
     openssl           # test certificates, s_client
     swaks             # sending test mail by hand (README quickstart)
+    # fuzzing (contrib/fuzz.sh)
+    clang libclang-rt-14-dev  # libFuzzer, ASan and UBSan runtimes for clang
     # benchmark
     haproxy           # the pure TCP relay baseline
 )
