@@ -67,12 +67,14 @@ for t in "${targets[@]}"; do
         result=FAILED
         failed=1
     fi
-    execs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log" | tail -1)
-    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | awk '{ print $2 }')
+    # a target that dies before its first status line has no figures
+    execs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log" | tail -1 || true)
+    cov=$( (grep -oE 'cov: [0-9]+' "$log" || true) | tail -1 | awk '{ print $2 }')
     size=$(find "$WORK/$t/corpus" "$seeds" -type f | wc -l)
     printf '%-14s %12s %8s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "$size" "$result"
     if [ "$result" != ok ]; then
-        grep -E "ERROR|SUMMARY|check failed|runtime error" "$log" | head -5 | sed 's/^/    /'
+        (grep -E "ERROR|SUMMARY|check failed|runtime error" "$log" || tail -n 5 "$log") |
+            head -5 | sed 's/^/    /'
         for a in "$WORK/$t/artifacts"/*; do
             [ -f "$a" ] || continue
             cp "$a" "$seeds/" && echo "    input saved: $seeds/${a##*/}"

@@ -4,6 +4,7 @@
 #include "ehlo.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,30 @@ static unsigned parse_xclient_attrs(const char *s, size_t len)
     return attrs;
 }
 
+/*
+ * The number after "SIZE" (" 10240000" or "=10240000"), 0 when there is
+ * none; saturates like strtoull. It reads only this line: the text is not
+ * NUL-terminated, and strtoull, which skips whitespace, went on through a
+ * trailing "SIZE " and its CRLF into the next line, so "250-SIZE \r\n
+ * 250-PIPELINING" meant a 250-byte limit (found by
+ * tests/fuzz/fuzz_smtp_reply.c).
+ */
+static unsigned long long size_value(const char *s, size_t len)
+{
+    unsigned long long v = 0;
+    size_t i = 1; /* past the ' ' or '=' after the keyword */
+
+    while (i < len && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    for (; i < len && isdigit((unsigned char)s[i]); i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (ULLONG_MAX - d) / 10)
+            return ULLONG_MAX;
+        v = v * 10 + d;
+    }
+    return v;
+}
+
 static void caps_line(struct smtp_caps *c, const char *s, size_t len)
 {
     size_t k = keyword_len(s, len);
@@ -77,7 +102,7 @@ static void caps_line(struct smtp_caps *c, const char *s, size_t len)
         c->auth = true;
     else if (keyword_is(s, k, "SIZE")) {
         c->has_size = true;
-        c->size = k < len ? strtoull(s + k + 1, NULL, 10) : 0;
+        c->size = size_value(s + k, len - k);
     } else if (keyword_is(s, k, "XCLIENT")) {
         c->xclient_announced = true;
         c->xclient = parse_xclient_attrs(s + k, len - k);

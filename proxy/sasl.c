@@ -3,6 +3,7 @@
  */
 #include "sasl.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -57,20 +58,26 @@ static void copy_field(const unsigned char *p, size_t n, char *user,
     user[o] = '\0';
 }
 
-/* Value of "key" in a comma-separated GS2/SCRAM list, unescaping =2C =3D. */
+/*
+ * Value of "key" in a list of fields. gs2: a GS2/SCRAM list (fields end at
+ * ',' or ^A, the name is a saslname with =2C and =3D escapes). Otherwise
+ * XOAUTH2's "user=" {User} "^Aauth=..." where only ^A ends a field and
+ * nothing is escaped: reading it as GS2 cut "a,b@example.com" to "a" and
+ * turned "a=2Cb" into "a,b" (found by tests/fuzz/fuzz_sasl.c).
+ */
 static void gs2_field(const unsigned char *p, size_t n, const char *key,
-                      char *user, size_t cap)
+                      bool gs2, char *user, size_t cap)
 {
     size_t klen = strlen(key), i = 0;
 
     while (i < n) {
         size_t start = i;
-        while (i < n && p[i] != ',' && p[i] != 1)
+        while (i < n && p[i] != 1 && !(gs2 && p[i] == ','))
             i++;
         if (i - start > klen && memcmp(p + start, key, klen) == 0) {
             size_t o = 0;
             for (size_t j = start + klen; j < i && o + 1 < cap; j++) {
-                if (p[j] == '=' && j + 2 < i) {
+                if (gs2 && p[j] == '=' && j + 2 < i) {
                     if (p[j + 1] == '2' && p[j + 2] == 'C') {
                         user[o++] = ',';
                         j += 2;
@@ -82,7 +89,9 @@ static void gs2_field(const unsigned char *p, size_t n, const char *key,
                         continue;
                     }
                 }
-                user[o++] = (p[j] < 32) ? '?' : (char)p[j];
+                /* DEL too, as copy_field does: it let 0x7f through into
+                 * logs (found by tests/fuzz/fuzz_sasl.c) */
+                user[o++] = (p[j] < 32 || p[j] == 127) ? '?' : (char)p[j];
             }
             user[o] = '\0';
             return;
@@ -97,8 +106,12 @@ void sasl_user(const char *mech, const char *response, size_t len, char *user,
     unsigned char buf[2048];
     long n;
 
+    /* cap first: with cap 0 there is no byte to write "" into (found by
+     * tests/fuzz/fuzz_sasl.c: user[0] was written before this test) */
+    if (cap == 0)
+        return;
     user[0] = '\0';
-    if (cap == 0 || len == 0 || (len == 1 && response[0] == '='))
+    if (len == 0 || (len == 1 && response[0] == '='))
         return;
     n = sasl_base64_decode(response, len, buf, sizeof(buf));
     if (n <= 0)
@@ -118,11 +131,11 @@ void sasl_user(const char *mech, const char *response, size_t len, char *user,
         if (sp)
             copy_field(buf, (size_t)(sp - buf), user, cap);
     } else if (strncasecmp(mech, "SCRAM-", 6) == 0) {
-        gs2_field(buf, (size_t)n, "n=", user, cap);
+        gs2_field(buf, (size_t)n, "n=", true, user, cap);
     } else if (strcasecmp(mech, "XOAUTH2") == 0) {
-        gs2_field(buf, (size_t)n, "user=", user, cap);
+        gs2_field(buf, (size_t)n, "user=", false, user, cap);
     } else if (strcasecmp(mech, "OAUTHBEARER") == 0) {
-        gs2_field(buf, (size_t)n, "a=", user, cap);
+        gs2_field(buf, (size_t)n, "a=", true, user, cap);
     }
     /* scrub the decoded response: it may hold a password */
     memset(buf, 0, sizeof(buf));

@@ -33,6 +33,14 @@ enum smtp_line_problem smtp_line_check(const char *line, size_t len)
         return LINE_NUL;
     if (memchr(line, '\r', len - 2))
         return LINE_BARE_CR;
+    /*
+     * An LF before the terminator is a bare LF too. The session cuts lines
+     * at the first LF so it never passes one, but a caller that cut at CRLF
+     * would otherwise get LINE_OK for "RSET\nMAIL FROM:<x>\r\n" (found by
+     * tests/fuzz/fuzz_smtp_cmd.c).
+     */
+    if (memchr(line, '\n', len - 2))
+        return LINE_BARE_LF;
     return LINE_OK;
 }
 
@@ -63,6 +71,42 @@ void smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out)
 static bool addr_char_ok(unsigned char c)
 {
     return c > 32 && c != 127 && c != '<' && c != '>';
+}
+
+/*
+ * Length of the source route ("@a,@b:") that starts a[0..n), colon
+ * included; 0 if it is not one. The route ends at the first colon that is
+ * not inside an address literal, and may hold no quotes: cutting at the
+ * first colon anywhere (as this once did) turned <@x"a:b c"@d> into the
+ * address `b c"@d`, with a space and an open quote, and
+ * <@[IPv6:2001:db8::1]:u@d> into `2001:db8::1]:u@d` (found by
+ * tests/fuzz/fuzz_smtp_cmd.c).
+ */
+static size_t route_len(const char *a, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && a[i] == '@') {
+        size_t start = ++i;
+        if (i < n && a[i] == '[') {
+            while (i < n && a[i] != ']' && a[i] != '"' && a[i] != '\\')
+                i++;
+            if (i >= n || a[i] != ']')
+                return 0;
+            i++;
+        } else {
+            while (i < n && !strchr(",:@\"[]\\", a[i]))
+                i++;
+            if (i == start)
+                return 0;
+        }
+        if (i < n && a[i] == ':')
+            return i + 1;
+        if (i >= n || a[i] != ',')
+            return 0;
+        i++;
+    }
+    return 0;
 }
 
 static enum smtp_path_status parse_addr(const char *p, const char *end,
@@ -101,11 +145,11 @@ static enum smtp_path_status parse_addr(const char *p, const char *end,
         return PATH_BAD_ADDR;
     /* Drop an RFC 5321 source route ("@a,@b:user@c"); nobody honours it. */
     if (n > 0 && a[0] == '@') {
-        const char *colon = memchr(a, ':', n);
-        if (!colon)
+        size_t r = route_len(a, n);
+        if (r == 0)
             return PATH_BAD_ADDR;
-        n -= (size_t)(colon + 1 - a);
-        a = colon + 1;
+        n -= r;
+        a += r;
     }
     memcpy(out->addr, a, n);
     out->addr[n] = '\0';
