@@ -254,9 +254,12 @@ void expect_abandon(struct session *s, struct expect *e)
      * command's own entry. */
     if (!e->slot || e->fn == xclient_reply)
         return;
-    if (e->fn == quit_reply)
+    if (e->fn == quit_reply) {
+        /* 221 ends the session: nothing may follow it, not even the 421
+         * that backend_lost_now() sends next (found by fuzz_session) */
+        e->slot->close_after = true;
         slot_fill_str(s, e->slot, "221 2.0.0 Bye\r\n");
-    else
+    } else
         slot_fill_str(s, e->slot, "451 4.4.2 Error: backend connection lost\r\n");
 }
 

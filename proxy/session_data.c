@@ -311,6 +311,17 @@ static void data354_reply(struct session *s, struct smtp_reply *r,
         return;
     if (r->code != 354) {
         smtp_reply_last(r, last, sizeof(last));
+        if (r->code < 400) {
+            /* A 2xx to DATA means the backend took no message: relaying
+             * it would tell the client 250 for mail that went nowhere. */
+            log_warn("session=%s backend %s answered DATA with: %s", s->id,
+                     backend_peer(s->be), last);
+            metric_backend_error("other");
+            finish_local(s, "451 4.3.0 Error: unexpected reply from the "
+                            "backend",
+                         true);
+            return;
+        }
         backend_reset(s);
         tx_end(s, outcome_of(r->code), last);
         relay_fill(s, data_finished(s), r);

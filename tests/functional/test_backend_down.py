@@ -108,3 +108,24 @@ def test_client_lost_mid_data_backend_gets_nothing(warden_factory, capture):
     assert not any(x.startswith(b"DATA") for x in conn.commands)
     assert capture.messages == []
     w.wait_log(r"result=aborted")
+
+
+def test_backend_2xx_to_data_is_never_a_250(warden_factory, capture_factory):
+    """A backend that answers DATA with 250 took no message: the client
+    must not hear 250 for it (promise 1), but a 451 to retry later."""
+    cap = capture_factory(replies={"DATA": b"250 2.0.0 sure\r\n"})
+    w = warden_factory({}, cap)
+    c = SMTPClient(w.port)
+    c.expect(220)
+    c.ehlo()
+    c.cmd("MAIL FROM:<a@example.com>", expect=250)
+    c.cmd("RCPT TO:<b@example.net>", expect=250)
+    r = c.cmd("DATA")
+    if r.code == 354:                  # Warden answers 354 itself first
+        c.send(b"Subject: x\r\n\r\ny\r\n.\r\n")
+        r = c.read_reply()
+    assert r.code == 451, r
+    assert cap.messages == []
+    w.wait_log(r"answered DATA with: 250 2\.0\.0 sure")
+    # the session goes on: the next transaction works when the backend does
+    c.cmd("NOOP", expect=250)
