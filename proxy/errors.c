@@ -5,7 +5,7 @@
  * whether anything went wrong, so an error must never be dropped: running
  * out of memory here aborts instead of silently losing a message.
  */
-#define _GNU_SOURCE /* asprintf */
+#define _GNU_SOURCE /* asprintf, vasprintf */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,17 +22,22 @@ static void *errors_must(void *p)
     return p;
 }
 
+/*
+ * The reason is not cut to a fixed size: an error about a CIDR file comes
+ * whole as "path:line: reason", and a long path used to push the reason
+ * (and even the ": ") out of the message.
+ */
 void errors_add(struct errors *e, const char *file, unsigned line,
                 const char *fmt, ...)
 {
-    char reason[1024];
-    char *msg;
+    char *reason, *msg;
     int r;
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
+    r = vasprintf(&reason, fmt, ap);
     va_end(ap);
+    errors_must(r < 0 ? NULL : reason);
 
     if (!file)
         r = asprintf(&msg, "%s", reason);
@@ -41,6 +46,7 @@ void errors_add(struct errors *e, const char *file, unsigned line,
     else
         r = asprintf(&msg, "%s: %s", file, reason);
     errors_must(r < 0 ? NULL : msg);
+    free(reason);
 
     if (e->n == e->cap) {
         e->cap = e->cap ? e->cap * 2 : 8;

@@ -376,7 +376,9 @@ int cidr_list_load_file(struct cidr_list *l, const char *path, char *err,
             rc = -1;
         }
     }
-    if (rc == 0 && ferror(f)) {
+    /* getline() also stops at ENOMEM without setting the error flag: a
+     * list cut short there must not load as if the file had ended. */
+    if (rc == 0 && (ferror(f) || !feof(f))) {
         snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
         rc = -1;
     }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "policy.h"
 #include "yamldoc.h"
@@ -43,7 +44,8 @@ static void load_file(struct policy *p, const char *file, struct errors *errs);
 /* access: */
 static void load_access(const struct ymap *top, struct policy *p);
 static bool load_rule(const struct ylist *l, size_t i, struct access_rule *r);
-static void load_rule_networks(const struct ymap *m, struct access_rule *r);
+static void load_rule_networks(const struct ymap *m, const yaml_node_t *item,
+                               struct access_rule *r);
 static void load_rule_reply(const struct ymap *m, struct access_rule *r);
 static bool valid_name(const char *s, size_t size);
 static void rule_free(struct access_rule *r);
@@ -228,7 +230,7 @@ static bool load_rule(const struct ylist *l, size_t i, struct access_rule *r)
             snprintf(r->name, sizeof(r->name), "%s", name);
     }
     free(name);
-    load_rule_networks(&m, r);
+    load_rule_networks(&m, item, r);
     if (!ymap_get(&m, "action"))
         ymap_error(&m, item, NULL, "action is required");
     else if (ymap_enum(&m, "action", actions, &action) > 0) {
@@ -241,11 +243,16 @@ static bool load_rule(const struct ylist *l, size_t i, struct access_rule *r)
     return l->d->errs->n == before;
 }
 
-/* Inline networks and a CIDR file both go into one list. */
-static void load_rule_networks(const struct ymap *m, struct access_rule *r)
+/*
+ * Inline networks and a CIDR file both go into one list. The error is at
+ * item, not at the mapping: an empty entry ("- " alone) has no mapping,
+ * and the message would have lost its line.
+ */
+static void load_rule_networks(const struct ymap *m, const yaml_node_t *item,
+                               struct access_rule *r)
 {
     if (!ymap_get(m, "networks") && !ymap_get(m, "networks_file"))
-        ymap_error(m, NULL, NULL, "needs networks or networks_file");
+        ymap_error(m, item, NULL, "needs networks or networks_file");
     load_cidrs(m, "networks", &r->networks);
     load_cidr_file(m, "networks_file", &r->networks);
 }
@@ -765,17 +772,33 @@ static int load_cidrs(const struct ymap *m, const char *key,
     return (int)l.n;
 }
 
-/* A file of CIDRs, relative to the policy file's directory. */
+/*
+ * A file of CIDRs, relative to the policy file's directory. A device, FIFO
+ * or socket is refused at the key's line without being opened: a FIFO
+ * blocks the loader (and `warden -t`, and a reload) forever, and
+ * /dev/zero is one endless line that getline() grows until memory runs
+ * out.
+ */
 static void load_cidr_file(const struct ymap *m, const char *key,
                            struct cidr_list *list)
 {
-    char err[512], *file = NULL;
+    char *file = NULL;
+    struct stat st;
 
     if (ymap_str(m, key, &file) > 0) {
         char *path = yamldoc_path(m->d, file);
-        /* err already reads "path:line: reason" */
-        if (cidr_list_load_file(list, path, err, sizeof(err)) != 0)
+        /* err reads "path:line: reason": room for any path, so a long
+         * one does not push the reason out of the message */
+        size_t errlen = strlen(path) + 512;
+        char *err = must(malloc(errlen));
+
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) &&
+            !S_ISDIR(st.st_mode))
+            ymap_error(m, ymap_get(m, key), key,
+                       "\"%s\" is not a regular file", path);
+        else if (cidr_list_load_file(list, path, err, errlen) != 0)
             errors_add(m->d->errs, NULL, 0, "%s", err);
+        free(err);
         free(path);
     }
     free(file);

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE /* asprintf */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "yamldoc.h"
 
 static int parse_stream(struct yamldoc *d, FILE *f);
+static int check_aliases(struct yamldoc *d);
 static void syntax_error(struct yamldoc *d, const yaml_parser_t *p);
 static void join_name(char *buf, size_t len, const char *name, const char *key);
 static void check_keys(const struct ymap *m, const char *const *keys);
@@ -77,6 +79,8 @@ static int parse_stream(struct yamldoc *d, FILE *f)
         return -1;
     }
     d->loaded = true;
+    if (check_aliases(d) != 0)
+        rc = -1;
     if (!yaml_parser_load(&p, &extra)) {
         syntax_error(d, &p);
         rc = -1;
@@ -89,6 +93,101 @@ static int parse_stream(struct yamldoc *d, FILE *f)
         yaml_document_delete(&extra);
     }
     yaml_parser_delete(&p);
+    return rc;
+}
+
+/*
+ * Aliases let a small file stand for a huge one: libyaml shares an aliased
+ * node, but the loaders visit it once per reference, so 8 KB of aliased
+ * lists of aliases ("billion laughs", one level deep) made 1.7 million
+ * errors: 8 s and 200 MB for `warden -t`, and the same in the daemon on a
+ * SIGHUP reload (a bigger file: gigabytes). Refuse a document whose
+ * aliases add more than YAMLDOC_MAX_ALIASED nodes to it, and one with an
+ * alias inside its own anchor (a cycle: no valid file has one). The walk
+ * is iterative: nesting depth is bounded by the file's size only.
+ */
+#define YAMLDOC_MAX_ALIASED 100000
+
+/* Child k of node (for a mapping: keys and values in turn), or 0. */
+static int node_child(const yaml_node_t *node, size_t k, size_t *nkids)
+{
+    if (node->type == YAML_SEQUENCE_NODE) {
+        *nkids = (size_t)(node->data.sequence.items.top -
+                          node->data.sequence.items.start);
+        return k < *nkids ? node->data.sequence.items.start[k] : 0;
+    }
+    if (node->type == YAML_MAPPING_NODE) {
+        const yaml_node_pair_t *pr = node->data.mapping.pairs.start;
+        *nkids = 2 * (size_t)(node->data.mapping.pairs.top - pr);
+        if (k >= *nkids)
+            return 0;
+        return k % 2 ? pr[k / 2].value : pr[k / 2].key;
+    }
+    *nkids = 0;
+    return 0;
+}
+
+static int check_aliases(struct yamldoc *d)
+{
+    yaml_node_t *nodes = d->doc.nodes.start;
+    size_t n = (size_t)(d->doc.nodes.top - nodes), sp = 0;
+    const uint64_t max = (uint64_t)n + YAMLDOC_MAX_ALIASED;
+    uint64_t *size;     /* nodes in the expanded subtree, capped at max+1 */
+    size_t *stack, *next;
+    unsigned char *state; /* 0 new, 1 on the stack, 2 done */
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    size = yamldoc_must(calloc(n, sizeof(*size)));
+    stack = yamldoc_must(calloc(n, sizeof(*stack)));
+    next = yamldoc_must(calloc(n, sizeof(*next)));
+    state = yamldoc_must(calloc(n, 1));
+    stack[sp++] = 0; /* the root is the first node */
+    state[0] = 1;
+    size[0] = 1;
+    while (sp > 0) {
+        size_t i = stack[sp - 1], nkids;
+        int c = node_child(&nodes[i], next[i]++, &nkids);
+
+        if (next[i] > nkids) { /* all children counted */
+            state[i] = 2;
+            if (--sp > 0) {
+                size_t up = stack[sp - 1];
+                size[up] = size[up] + size[i] > max ? max + 1
+                                                    : size[up] + size[i];
+            }
+            continue;
+        }
+        if (c < 1 || (size_t)c > n)
+            continue;
+        if (state[c - 1] == 1) {
+            yamldoc_error(d, &nodes[c - 1],
+                          "an alias refers to a node that contains it");
+            rc = -1;
+            break;
+        }
+        if (state[c - 1] == 2) {
+            size[i] = size[i] + size[c - 1] > max ? max + 1
+                                                  : size[i] + size[c - 1];
+            if (size[i] > max)
+                break;
+            continue;
+        }
+        state[c - 1] = 1;
+        size[c - 1] = 1;
+        stack[sp++] = (size_t)c - 1;
+    }
+    if (rc == 0 && (sp > 0 || size[0] > max)) {
+        yamldoc_error(d, &nodes[0],
+                      "aliases expand the document by more than %d nodes",
+                      YAMLDOC_MAX_ALIASED);
+        rc = -1;
+    }
+    free(size);
+    free(stack);
+    free(next);
+    free(state);
     return rc;
 }
 

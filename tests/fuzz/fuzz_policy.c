@@ -1,0 +1,536 @@
+/*
+ * libFuzzer target for policy_load(): one policy file with access rules
+ * and limits (and the CIDR files it names).
+ *
+ * The loader takes paths, so the input goes to one file per process, in a
+ * private directory made at the first call (under $TMPDIR, else /dev/shm,
+ * else /tmp) and removed at exit. The directory also holds CIDR files the
+ * seeds name as networks_file: nets.cidr (good), bad.cidr (a host-bits
+ * error on line 2) and empty.cidr, and a FIFO with no writer (a loader
+ * that opened it would block).
+ *
+ * Beyond "no crash, no leak, no UB", it checks:
+ *   - a policy comes back with no error, or NULL with at least one;
+ *   - every error about this file is "<path>:<line>: reason" with a line
+ *     between 1 and the file's last line (line breaks counted as libyaml
+ *     counts them: LF, CR, CRLF, NEL, LS, PS), except the one kind the
+ *     code means to have no line: "<path>: YAML syntax error: ... at byte
+ *     N", a bad encoding found by libyaml's reader (N within the input);
+ *     errors about CIDR files name their file;
+ *   - a returned policy holds what the loader promises to have checked:
+ *     entry locations, names, networks without host bits, replies whose
+ *     code fits the action (and the limit codes clients understand),
+ *     printable texts, keys, 1-4 rates with distinct periods, bursts,
+ *     prefixes, exempt senders, escalation;
+ *   - matching: a client at the network address of an entry's network is
+ *     matched by that entry or an earlier one (also as ::ffff:a.b.c.d);
+ *   - merging: the file loaded twice doubles the access entries, and is
+ *     refused with a duplicate name as soon as it has a limit.
+ * Everything is freed, so LeakSanitizer sees any leak.
+ *
+ * contrib/fuzz.sh policy   (libFuzzer + ASan + UBSan, corpus/policy/)
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "policy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_MSG(cond, msg)                                                   \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: check failed: %s\n  error: %s\n",          \
+                    __FILE__, __LINE__, #cond, msg);                           \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+/* ---- the private directory ---- */
+
+static const struct fixture {
+    const char *name;
+    const char *text;
+} fixtures[] = {
+    {"nets.cidr", "# test networks\n192.0.2.0/24\n2001:db8::/32\n\n"
+                  "198.51.100.7  # one host\n::ffff:203.0.113.0/120\n"},
+    {"bad.cidr", "192.0.2.0/24\n10.0.0.1/8\n"},
+    {"empty.cidr", ""},
+};
+
+static char dir[256];
+static char path[300];   /* the policy file: dir/pol-XXXXXX.yaml */
+static const char *base; /* its last component */
+
+static void write_all(const char *file, const void *buf, size_t len)
+{
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const char *p = buf;
+
+    if (fd < 0) {
+        perror(file);
+        abort();
+    }
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            perror(file);
+            abort();
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    close(fd);
+}
+
+static void cleanup(void)
+{
+    char f[sizeof(dir) + 64];
+
+    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        snprintf(f, sizeof(f), "%s/%s", dir, fixtures[i].name);
+        unlink(f);
+    }
+    snprintf(f, sizeof(f), "%s/fifo", dir);
+    unlink(f);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char f[sizeof(dir) + 64];
+    struct stat st;
+    int fd;
+
+    if (!tmp || !*tmp)
+        tmp = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+                      access("/dev/shm", W_OK) == 0
+                  ? "/dev/shm"
+                  : "/tmp";
+    snprintf(dir, sizeof(dir), "%s/warden-fuzz-policy-XXXXXX", tmp);
+    if (!mkdtemp(dir)) {
+        perror(dir);
+        abort();
+    }
+    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        snprintf(f, sizeof(f), "%s/%s", dir, fixtures[i].name);
+        write_all(f, fixtures[i].text, strlen(fixtures[i].text));
+    }
+    /* a FIFO with no writer: opening it blocks, so the loader must not */
+    snprintf(f, sizeof(f), "%s/fifo", dir);
+    if (mkfifo(f, 0600) != 0) {
+        perror(f);
+        abort();
+    }
+    /* A random name: the input cannot name it except by guessing. */
+    snprintf(path, sizeof(path), "%s/pol-XXXXXX.yaml", dir);
+    fd = mkstemps(path, 5);
+    if (fd < 0) {
+        perror(path);
+        abort();
+    }
+    close(fd);
+    base = strrchr(path, '/') + 1;
+    atexit(cleanup);
+}
+
+/* ---- error messages and locations ---- */
+
+/* Byte loops, not strncmp/memmem: libFuzzer would learn the path from them. */
+static bool starts_with(const char *s, const char *prefix)
+{
+    for (; *prefix; s++, prefix++)
+        if (*s != *prefix)
+            return false;
+    return true;
+}
+
+static bool contains(const uint8_t *data, size_t size, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    for (size_t i = 0; i + n <= size; i++) {
+        size_t j = 0;
+        while (j < n && data[i + j] == (uint8_t)needle[j])
+            j++;
+        if (j == n)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The last line a message may name: libyaml counts line breaks as YAML 1.1
+ * does (LF, CR, CRLF as one, NEL, LS, PS; the input is UTF-16 when it
+ * starts with a UTF-16 BOM), and at the end of a file whose last line has
+ * no line break it moves to the next line. So: the number of lines plus
+ * one, as an editor counts lines.
+ */
+static size_t last_line(const uint8_t *d, size_t n)
+{
+    size_t breaks = 0;
+    bool open = false; /* text after the last break */
+
+    if (n >= 2 && ((d[0] == 0xff && d[1] == 0xfe) ||
+                   (d[0] == 0xfe && d[1] == 0xff))) {
+        bool le = d[0] == 0xff;
+        for (size_t i = 2; i + 1 < n; i += 2) {
+            unsigned c = le ? d[i] | (unsigned)d[i + 1] << 8
+                            : (unsigned)d[i] << 8 | d[i + 1];
+            unsigned next = 0;
+            if (i + 3 < n)
+                next = le ? d[i + 2] | (unsigned)d[i + 3] << 8
+                          : (unsigned)d[i + 2] << 8 | d[i + 3];
+            if (c == '\n' || (c == '\r' && next != '\n') || c == 0x85 ||
+                c == 0x2028 || c == 0x2029) {
+                breaks++;
+                open = false;
+            } else if (c != '\r') {
+                open = true;
+            }
+        }
+        return breaks + 1 + (n % 2 || open);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] == '\n' || (d[i] == '\r' && (i + 1 == n || d[i + 1] != '\n'))) {
+            breaks++;
+            open = false;
+        } else if (d[i] == 0xc2 && i + 1 < n && d[i + 1] == 0x85) {
+            breaks++;
+            open = false;
+            i++;
+        } else if (d[i] == 0xe2 && i + 2 < n && d[i + 1] == 0x80 &&
+                   (d[i + 2] == 0xa8 || d[i + 2] == 0xa9)) {
+            breaks++;
+            open = false;
+            i += 2;
+        } else if (d[i] != '\r') {
+            open = true;
+        }
+    }
+    return breaks + 1 + open;
+}
+
+/* "123" + end (end ':' : "123: ", end '\0': "123" at the end), else 0. */
+static unsigned long line_at(const char *s, char end)
+{
+    unsigned long v = 0;
+    const char *p = s;
+
+    for (; *p >= '0' && *p <= '9' && p - s < 10; p++)
+        v = v * 10 + (unsigned long)(*p - '0');
+    if (p == s)
+        return 0;
+    if (end == ':')
+        return p[0] == ':' && p[1] == ' ' ? v : 0;
+    return *p == '\0' ? v : 0;
+}
+
+static void check_errors(const struct errors *e, size_t size, size_t last,
+                         bool ambiguous)
+{
+    size_t plen = strlen(path);
+
+    for (size_t i = 0; i < e->n; i++) {
+        const char *m = e->v[i];
+
+        CHECK(m != NULL);
+        if (starts_with(m, path) && m[plen] == ':' && !ambiguous) {
+            const char *rest = m + plen + 1;
+            unsigned long line = line_at(rest, ':');
+
+            if (line == 0) {
+                /* the only message without a line: a bad encoding */
+                const char *at = strstr(rest, " at byte ");
+                CHECK_MSG(starts_with(rest, " YAML syntax error: ") && at,
+                          m);
+                CHECK_MSG(strtoull(at + 9, NULL, 10) <= size, m);
+            } else {
+                CHECK_MSG(line <= last, m);
+            }
+        } else {
+            /* a CIDR file: "file: reason" or "file:line: reason" */
+            const char *colon = strstr(m, ": ");
+            CHECK_MSG(colon && colon > m, m);
+        }
+    }
+}
+
+/* "file:line" of an entry of this file. */
+static void check_where(const char *where, size_t last, bool ambiguous)
+{
+    size_t plen = strlen(path);
+
+    CHECK(starts_with(where, path) && where[plen] == ':');
+    if (!ambiguous) {
+        unsigned long line = line_at(where + plen + 1, '\0');
+        CHECK(line >= 1 && line <= last);
+    }
+}
+
+/* ---- a loaded policy keeps the loader's promises ---- */
+
+static bool no_blanks(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
+static bool plain_name(const char *s, size_t max)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789_.-");
+    return n > 0 && n == strlen(s) && n <= max;
+}
+
+static void check_strv(char *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        CHECK(v[i] && v[i][0]);
+}
+
+static void check_cidrs(const struct cidr_list *l)
+{
+    CHECK(l->n <= l->cap);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct cidr *c = &l->v[i];
+        unsigned max = c->family == AF_INET ? 32 : 128;
+        unsigned bytes = max / 8;
+
+        CHECK(c->family == AF_INET || c->family == AF_INET6);
+        CHECK(c->prefix <= max);
+        /* host bits clear, and nothing past the address */
+        for (unsigned b = 0; b < 16; b++) {
+            unsigned keep = c->prefix > b * 8 ? c->prefix - b * 8 : 0;
+            uint8_t mask = b >= bytes ? 0 : keep >= 8 ? 0xff
+                                                       : (uint8_t)(0xff << (8 - keep));
+            CHECK((c->addr[b] & (uint8_t)~mask) == 0);
+        }
+    }
+}
+
+/* code [enh] text; codes: 0-terminated list, or NULL for the class only */
+static void check_reply(int code, const char *enh, const char *text,
+                        char cls, const int *codes)
+{
+    CHECK(code / 100 == cls - '0');
+    if (codes) {
+        size_t i = 0;
+        while (codes[i] && codes[i] != code)
+            i++;
+        CHECK(codes[i] == code);
+    }
+    if (enh[0]) {
+        CHECK(enh[0] == cls && enh[1] == '.');
+        CHECK(strspn(enh, "0123456789.") == strlen(enh));
+    }
+    CHECK(text[0] && text[0] != ' ' && strlen(text) <= 399);
+    for (const char *p = text; *p; p++)
+        CHECK(*p == '\t' || (*p >= ' ' && *p <= '~'));
+}
+
+static bool valid_sender(const char *s)
+{
+    const char *at = strchr(s, '@');
+
+    if (!at || strchr(at + 1, '@') || !at[1] || at[1] == '.')
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f ||
+            *s == '<' || *s == '>' || (*s >= 'A' && *s <= 'Z'))
+            return false;
+    return true;
+}
+
+static void check_limit(const struct limit_rule *r, size_t last,
+                        bool ambiguous)
+{
+    static const int temp_codes[] = {421, 450, 451, 0};
+    static const int reject_codes[] = {550, 554, 0};
+    uint64_t smallest = UINT64_MAX;
+
+    check_where(r->where, last, ambiguous);
+    CHECK(plain_name(r->name, sizeof(r->name) - 1));
+    CHECK(r->keys != 0 && (r->keys & ~0x7fu) == 0);
+    CHECK(strcmp(limit_count_name(r->count), "unknown") != 0);
+    if (r->count == LIMIT_CONCURRENT || r->count == LIMIT_CONNECTIONS)
+        CHECK((r->keys & ~(unsigned)(LK_CLIENT_IP | LK_CLIENT_NET)) == 0);
+    if (r->keys == LK_RCPT_DOMAIN)
+        CHECK(r->count == LIMIT_RECIPIENTS);
+    CHECK(r->net_v4 >= 8 && r->net_v4 <= 32);
+    CHECK(r->net_v6 >= 16 && r->net_v6 <= 128);
+    if (!(r->keys & LK_CLIENT_NET))
+        CHECK(r->net_v4 == 24 && r->net_v6 == 64);
+    if (r->count == LIMIT_CONCURRENT) {
+        CHECK(r->nwindows == 1);
+        CHECK(r->windows[0].count >= 1 && r->windows[0].count <= 100000);
+        CHECK(r->windows[0].period_ms == 0 && r->windows[0].burst == 0);
+    } else {
+        CHECK(r->nwindows >= 1 && r->nwindows <= LIMIT_MAX_WINDOWS);
+        for (size_t i = 0; i < r->nwindows; i++) {
+            CHECK(r->windows[i].count > 0 && r->windows[i].period_ms > 0);
+            CHECK(r->windows[i].burst == r->windows[0].burst);
+            if (r->windows[i].count < smallest)
+                smallest = r->windows[i].count;
+            for (size_t j = 0; j < i; j++)
+                CHECK(r->windows[j].period_ms != r->windows[i].period_ms);
+        }
+        CHECK(r->windows[0].burst == 0 ||
+              (smallest <= UINT64_MAX / 100 &&
+               r->windows[0].burst <= smallest * 100));
+    }
+    CHECK(!r->listeners || r->nlisteners > 0);
+    check_strv(r->listeners, r->nlisteners);
+    CHECK(!r->users || r->nusers > 0);
+    check_strv(r->users, r->nusers);
+    check_cidrs(&r->networks);
+    check_cidrs(&r->exempt_networks);
+    check_strv(r->exempt_users, r->nexempt_users);
+    for (size_t i = 0; i < r->nexempt_senders; i++)
+        CHECK(valid_sender(r->exempt_senders[i]));
+    if (r->reply.code / 100 == 4)
+        check_reply(r->reply.code, r->reply.enh, r->reply.text, '4',
+                    temp_codes);
+    else
+        check_reply(r->reply.code, r->reply.enh, r->reply.text, '5',
+                    reject_codes);
+    CHECK(!r->escalate_after == !r->escalate_within_ms);
+    if (r->escalate_after) {
+        CHECK(r->reply.code / 100 == 4);
+        check_reply(r->escalate_reply.code, r->escalate_reply.enh,
+                    r->escalate_reply.text, '5', reject_codes);
+    }
+}
+
+/* A client at the first address of c. */
+static void client_in(const struct cidr *c, bool mapped, struct netaddr *a)
+{
+    char ip[INET6_ADDRSTRLEN + 8];
+
+    if (c->family == AF_INET && mapped) {
+        char v4[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, c->addr, v4, sizeof(v4));
+        snprintf(ip, sizeof(ip), "::ffff:%s", v4);
+    } else {
+        inet_ntop(c->family, c->addr, ip, sizeof(ip));
+    }
+    CHECK(netaddr_from_ip(a, ip, 25) == 0);
+}
+
+static void check_matching(const struct policy *p)
+{
+    for (size_t i = 0; i < p->naccess; i++) {
+        const struct access_rule *r = &p->access[i];
+        const char *listener = r->listeners ? r->listeners[0] : "any";
+
+        for (size_t j = 0; j < r->networks.n && j < 4; j++) {
+            for (int mapped = 0; mapped < 2; mapped++) {
+                const struct access_rule *hit;
+                struct netaddr a;
+
+                if (mapped && r->networks.v[j].family != AF_INET)
+                    continue;
+                client_in(&r->networks.v[j], mapped, &a);
+                hit = policy_access_match(p, listener, &a);
+                CHECK(hit && hit >= p->access && hit <= r);
+            }
+        }
+    }
+}
+
+static void check_policy(const struct policy *p, size_t last, bool ambiguous)
+{
+    CHECK(p != NULL);
+    for (size_t i = 0; i < p->naccess; i++) {
+        const struct access_rule *r = &p->access[i];
+
+        check_where(r->where, last, ambiguous);
+        CHECK(r->name[0] && no_blanks(r->name) &&
+              strlen(r->name) < sizeof(r->name));
+        check_cidrs(&r->networks);
+        if (r->action == ACCESS_REJECT)
+            check_reply(r->code, r->enh, r->text, '5', NULL);
+        else if (r->action == ACCESS_TEMPFAIL)
+            check_reply(r->code, r->enh, r->text, '4', NULL);
+        else
+            CHECK(r->action == ACCESS_ACCEPT);
+        CHECK(!r->listeners || r->nlisteners > 0);
+        check_strv(r->listeners, r->nlisteners);
+    }
+    for (size_t i = 0; i < p->nlimits; i++) {
+        check_limit(&p->limits[i], last, ambiguous);
+        for (size_t j = 0; j < i; j++)
+            CHECK(strcmp(p->limits[j].name, p->limits[i].name) != 0);
+    }
+    check_matching(p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct errors errs = {0};
+    struct policy *p;
+    char *files[2];
+    char other[sizeof(path) + 1];
+    size_t last;
+    bool ambiguous;
+
+    if (!dir[0])
+        setup();
+    write_all(path, data, size);
+    last = last_line(data, size);
+    /* A CIDR file named "<our name>:<digits>..." would look like ours. */
+    snprintf(other, sizeof(other), "%s:", base);
+    ambiguous = contains(data, size, other);
+
+    files[0] = files[1] = path;
+    p = policy_load(files, 1, &errs);
+    CHECK(p ? errs.n == 0 : errs.n > 0);
+    check_errors(&errs, size, last, ambiguous);
+    errors_free(&errs);
+    if (!p)
+        return 0;
+    check_policy(p, last, ambiguous);
+
+    /* Merged with itself: entries append, limit names must stay unique. */
+    {
+        struct policy *twice = policy_load(files, 2, &errs);
+
+        if (p->nlimits > 0) {
+            CHECK(!twice && errs.n == p->nlimits);
+        } else {
+            CHECK(twice && errs.n == 0);
+            CHECK(twice->naccess == 2 * p->naccess && twice->nlimits == 0);
+        }
+        check_errors(&errs, size, last, ambiguous);
+        policy_free(twice);
+        errors_free(&errs);
+    }
+    policy_free(p);
+    return 0;
+}
