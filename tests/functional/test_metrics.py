@@ -6,6 +6,7 @@ and Redis latency), and nothing but GET /metrics is served."""
 import json
 import os
 import re
+import socket
 import urllib.error
 import urllib.request
 
@@ -47,7 +48,14 @@ def metered(warden_factory, backend, config=None):
     cfg.update(config or {})
     w = warden_factory(cfg, backend)
     w.metrics_port = port
+    # the harness waits for the SMTP listeners, which are bound first
+    wait_for(lambda: _accepts(port), message="metrics port %d" % port)
     return w
+
+
+def _accepts(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def send(w, source="127.0.0.1", rcpt="b@example.net"):
