@@ -24,14 +24,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "fuzzcheck.h"
 
 static enum proxyproto_status parse_copy(const uint8_t *data, size_t n,
                                          struct proxyproto_result *r)

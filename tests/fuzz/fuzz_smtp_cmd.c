@@ -32,14 +32,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "fuzzcheck.h"
 
 /*
  * A heap copy of exactly n bytes. For n == 0 it points just past a 1-byte
