@@ -6,6 +6,7 @@
  * every mistake from one `warden -t`. Each top-level key has its own small
  * loader; values are checked where they are read, with the node's line.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -49,6 +50,7 @@ static void load_log(const struct ymap *top, struct config *cfg);
 static void load_dns(const struct ymap *top, struct config *cfg);
 static void load_store(const struct ymap *top, struct config *cfg);
 static void load_metrics(const struct ymap *top, struct config *cfg);
+static void load_milter(const struct ymap *top, struct config *cfg);
 
 /* Helpers for values that need more than a type check. */
 static bool load_listener(const struct ylist *l, size_t i,
@@ -191,6 +193,7 @@ struct config *config_defaults(void)
     c->spool_dir = must(strdup(tmp && *tmp ? tmp : "/var/tmp"));
     c->control_socket = must(strdup("/run/warden/control.sock"));
     c->user = must(strdup("warden"));
+    snprintf(c->milter_name, sizeof(c->milter_name), "milter");
     c->log = (struct log_conf){LOG_TARGET_STDERR, LOG_INFO, LOG_MAIL};
     c->dns.resolve_client = true;
     c->dns.timeout = 5 * 1000;
@@ -234,6 +237,7 @@ static void config_free(struct config *c)
     free(c->spool_dir);
     free(c->control_socket);
     free(c->user);
+    free(c->milter_socket);
     yamldoc_strv_free(c->policy_files, c->npolicy_files);
     policy_free(c->policy);
     free(c->store.redis_password);
@@ -250,14 +254,14 @@ static void config_free(struct config *c)
 static void (*const sections[])(const struct ymap *, struct config *) = {
     load_scalars, load_trusted_proxies, load_tls,  load_listen,   load_backend,
     load_limits,  load_timeouts,        load_smtp, load_policies, load_log,
-    load_dns,     load_store,   load_metrics,
+    load_dns,     load_store,   load_metrics,  load_milter,
 };
 
 static const char *const top_keys[] = {
     "hostname", "listen",   "backend", "trusted_proxies", "tls",
     "limits",   "timeouts", "smtp",    "spool_dir",       "policies",
     "log",      "dns",      "workers", "store",           "control_socket",
-    "user",     "metrics",  NULL,
+    "user",     "metrics",  "milter",  NULL,
 };
 
 static void load_document(struct yamldoc *d, struct config *cfg)
@@ -268,6 +272,10 @@ static void load_document(struct yamldoc *d, struct config *cfg)
         return;
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
         sections[i](&top, cfg);
+    /* a milter alone needs no SMTP listener */
+    if (cfg->nlisteners == 0 && !cfg->milter_socket)
+        ymap_error(&top, ymap_get(&top, "listen"), "listen",
+                   "at least one listener is required (or a milter)");
 }
 
 struct config *config_load(const char *path, struct errors *errs)
@@ -363,12 +371,7 @@ static void load_listen(const struct ymap *top, struct config *cfg)
 
     if (ymap_list(top, "listen", &l) <= 0)
         return;
-    if (l.n == 0) {
-        ymap_error(top, ymap_get(top, "listen"), "listen",
-                   "at least one listener is required");
-        return;
-    }
-    v = must(calloc(l.n, sizeof(*v)));
+    v = must(calloc(l.n ? l.n : 1, sizeof(*v)));
     for (size_t i = 0; i < l.n; i++)
         ok &= load_listener(&l, i, cfg, &v[i]);
     if (ok)
@@ -795,6 +798,74 @@ static void load_metrics(const struct ymap *top, struct config *cfg)
             cfg->metrics_on = true;
     }
     free(addr);
+}
+
+/* ---- milter ---- */
+
+/* "inet:PORT@HOST", "inet6:PORT@HOST", "unix:/path" or "local:/path", as
+ * libmilter and Postfix's smtpd_milters spell them (HOST an address). */
+static bool milter_socket_ok(const char *s, char *err, size_t len)
+{
+    const char *p = strchr(s, ':');
+    char *end;
+    long port;
+    unsigned char buf[sizeof(struct in6_addr)];
+
+    if (!p) {
+        snprintf(err, len, "\"%s\": use inet:PORT@ADDRESS or unix:/path", s);
+        return false;
+    }
+    if (strncmp(s, "unix:", 5) == 0 || strncmp(s, "local:", 6) == 0) {
+        if (p[1] != '/' || strlen(p + 1) >= 108) {
+            snprintf(err, len, "\"%s\": the path must be absolute and "
+                     "shorter than 108 bytes", s);
+            return false;
+        }
+        return true;
+    }
+    if (strncmp(s, "inet:", 5) != 0 && strncmp(s, "inet6:", 6) != 0) {
+        snprintf(err, len, "\"%s\": use inet:PORT@ADDRESS or unix:/path", s);
+        return false;
+    }
+    port = strtol(p + 1, &end, 10);
+    if (end == p + 1 || port < 1 || port > 65535 || *end != '@') {
+        snprintf(err, len, "\"%s\": the port must be 1-65535, then @ADDRESS",
+                 s);
+        return false;
+    }
+    if (inet_pton(s[4] == '6' ? AF_INET6 : AF_INET, end + 1, buf) != 1) {
+        snprintf(err, len, "\"%s\": \"%s\" is not an IPv%c address", s,
+                 end + 1, s[4] == '6' ? '6' : '4');
+        return false;
+    }
+    return true;
+}
+
+/* milter: {listen: "inet:8891@127.0.0.1", name: milter} */
+static void load_milter(const struct ymap *top, struct config *cfg)
+{
+    static const char *const keys[] = {"listen", "name", NULL};
+    struct ymap m;
+    char *s = NULL, err[200];
+
+    if (!ymap_sub(top, "milter", keys, &m))
+        return;
+    if (ymap_str(&m, "listen", &s) > 0 && strcmp(s, "none") != 0) {
+        if (milter_socket_ok(s, err, sizeof(err)))
+            cfg->milter_socket = must(strdup(s));
+        else
+            ymap_error(&m, ymap_get(&m, "listen"), "listen", "%s", err);
+    }
+    free(s);
+    s = NULL;
+    if (ymap_str(&m, "name", &s) > 0) {
+        if (valid_listener_name(s))
+            snprintf(cfg->milter_name, sizeof(cfg->milter_name), "%s", s);
+        else
+            ymap_error(&m, ymap_get(&m, "name"), "name",
+                       "\"%s\": use 1-31 of A-Z a-z 0-9 _ . -", s);
+    }
+    free(s);
 }
 
 /* ---- store ---- */

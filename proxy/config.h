@@ -160,6 +160,9 @@ struct config {
     char *user;                   /* account to run as after binding (root) */
     bool metrics_on;              /* serve /metrics */
     struct netaddr metrics_listen;
+    char *milter_socket;          /* libmilter spec "inet:PORT@HOST",
+                                   * "unix:/path"; NULL: no milter */
+    char milter_name[32];         /* listener name in logs and scopes */
     unsigned workers;             /* event loop threads; 0: one per CPU */
     unsigned refs;
 };

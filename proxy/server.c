@@ -26,6 +26,7 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 
 #include "config.h"
 #include "control.h"
@@ -33,6 +34,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "milter.h"
 #include "privs.h"
 #include "runtime.h"
 #include "session.h"
@@ -114,6 +116,29 @@ struct store_client *loop_store(struct loop *lp)
     if (!lp->store_client && lp->store)
         lp->store_client = store_client_new(lp->store, lp->base);
     return lp->store_client;
+}
+
+/*
+ * Session ids only need to be unique and hard to guess across restarts:
+ * a random 64-bit start (one getrandom per loop, not per session) plus a
+ * counter, through a 64-bit mixer, in base 32.
+ */
+void loop_new_id(struct loop *lp, char id[LOOP_ID_LEN + 1])
+{
+    static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" /* Crockford */;
+    uint64_t x;
+
+    if (lp->id_next == 0)
+        evutil_secure_rng_get_bytes(&lp->id_next, sizeof(lp->id_next));
+    x = lp->id_next++;
+    x ^= x >> 33; /* splitmix64 finaliser: consecutive ids look unrelated */
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    for (size_t i = 0; i < LOOP_ID_LEN; i++, x >>= 5)
+        id[i] = digits[x & 31];
+    id[LOOP_ID_LEN] = '\0';
 }
 
 /* ---- accepting -------------------------------------------------------- */
@@ -253,6 +278,11 @@ static void warn_restart_only(const struct config *old, const struct config *new
         log_warn("reload: the store changes only after a restart");
     if (strcmp(old->user, new->user) != 0)
         log_warn("reload: user changes only after a restart");
+    if ((old->milter_socket == NULL) != (new->milter_socket == NULL) ||
+        (old->milter_socket &&
+         strcmp(old->milter_socket, new->milter_socket) != 0) ||
+        strcmp(old->milter_name, new->milter_name) != 0)
+        log_warn("reload: milter changes only after a restart");
     if (old->metrics_on != new->metrics_on ||
         memcmp(&old->metrics_listen, &new->metrics_listen,
                sizeof(old->metrics_listen)) != 0)
@@ -485,6 +515,11 @@ static int start_threads(struct server *srv)
     srv->control = control_start(srv->rt->cfg->control_socket, srv->store,
                                  current_runtime, srv);
     rc = start_metrics(srv);
+    if (rc == 0 && srv->rt->cfg->milter_socket &&
+        milter_open(srv->rt->cfg, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        rc = -1;
+    }
     /* every socket is bound: root is not needed any more */
     if (rc == 0 && privs_drop(srv->rt->cfg->user, err, sizeof(err)) != 0) {
         log_err("%s", err);
@@ -500,6 +535,11 @@ static int start_threads(struct server *srv)
         rc = pthread_create(&srv->workers[i].thread, NULL, worker_main,
                             &srv->workers[i]);
         srv->workers[i].running = rc == 0;
+    }
+    if (rc == 0 && srv->rt->cfg->milter_socket &&
+        milter_run(srv->store, current_runtime, srv, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        rc = -1;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
@@ -586,6 +626,7 @@ int server_run(const char *config_path)
     close_leftovers(&srv.workers[0]);
     rc = 0;
 stop:
+    milter_stop();
     tell_workers(&srv, 'T');
     for (size_t i = 1; i < srv.nworkers; i++)
         if (srv.workers[i].running)

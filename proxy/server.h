@@ -36,6 +36,9 @@ struct loop {
 void loop_session_add(struct loop *lp, struct session *s);
 void loop_session_gone(struct loop *lp, struct session *s);
 struct dns *loop_dns(struct loop *lp);
+/* A new session id: LOOP_ID_LEN characters of base 32. */
+#define LOOP_ID_LEN 10
+void loop_new_id(struct loop *lp, char id[LOOP_ID_LEN + 1]);
 /* This loop's store handle; NULL when there is no store. */
 struct store_client *loop_store(struct loop *lp);
 

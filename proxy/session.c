@@ -823,30 +823,6 @@ static const struct backend_ops backend_callbacks = {
 
 /* ---- creation -------------------------------------------------------- */
 
-/*
- * Session ids only need to be unique and hard to guess across restarts:
- * a random 64-bit start (one getrandom per loop, not per session) plus a
- * counter, through a 64-bit mixer, in base 32.
- */
-static void make_id(struct session *s)
-{
-    static const char digits[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" /* Crockford */;
-    uint64_t x;
-
-    if (s->loop->id_next == 0)
-        evutil_secure_rng_get_bytes(&s->loop->id_next,
-                                    sizeof(s->loop->id_next));
-    x = s->loop->id_next++;
-    x ^= x >> 33; /* splitmix64 finaliser: consecutive ids look unrelated */
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    for (size_t i = 0; i < 10; i++, x >>= 5)
-        s->id[i] = digits[x & 31];
-    s->id[10] = '\0';
-}
-
 static void nodelay(evutil_socket_t fd)
 {
     int one = 1;
@@ -884,7 +860,7 @@ struct session *session_new(struct loop *lp, struct runtime *rt,
     s->cfg = rt->cfg;
     s->lc = lc;
     gettimeofday(&s->start, NULL);
-    make_id(s);
+    loop_new_id(s->loop, s->id);
     netaddr_from_sockaddr(&s->client, peer, (socklen_t)peerlen);
     netaddr_ip(&s->client, s->client_ip, sizeof(s->client_ip));
     if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)

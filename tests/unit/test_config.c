@@ -714,7 +714,54 @@ static void test_listeners(void **state)
     errors_free(&errs);
 
     expect_one_error(t, "listen: []\n", 1,
-                     "listen: at least one listener is required");
+                     "listen: at least one listener is required (or a "
+                     "milter)");
+}
+
+static void test_milter(void **state)
+{
+    struct tdir *t = *state;
+    struct errors errs = {0};
+    struct config *cfg;
+
+    /* a milter alone: no SMTP listener needed */
+    cfg = load(t, "listen: []\nmilter:\n  listen: \"inet:8891@127.0.0.1\"\n"
+                  "  name: postfix-edge\n", &errs);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->nlisteners, 0);
+    assert_string_equal(cfg->milter_socket, "inet:8891@127.0.0.1");
+    assert_string_equal(cfg->milter_name, "postfix-edge");
+    config_unref(cfg);
+    cfg = load(t, "milter: {listen: \"unix:/run/warden/milter.sock\"}\n",
+               &errs);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->nlisteners, 1);
+    assert_string_equal(cfg->milter_name, "milter");
+    config_unref(cfg);
+    cfg = load(t, "milter: {listen: none}\n", &errs);
+    assert_non_null(cfg);
+    assert_null(cfg->milter_socket);
+    config_unref(cfg);
+    assert_int_equal(errs.n, 0);
+
+    expect_one_error(t, "milter:\n  listen: \"inet:0@127.0.0.1\"\n", 2,
+                     "milter.listen: \"inet:0@127.0.0.1\": the port must be "
+                     "1-65535, then @ADDRESS");
+    expect_one_error(t, "milter:\n  listen: \"inet:8891\"\n", 2,
+                     "the port must be 1-65535, then @ADDRESS");
+    expect_one_error(t, "milter:\n  listen: \"inet:8891@localhost\"\n", 2,
+                     "\"localhost\" is not an IPv4 address");
+    expect_one_error(t, "milter:\n  listen: \"inet6:8891@127.0.0.1\"\n", 2,
+                     "\"127.0.0.1\" is not an IPv6 address");
+    expect_one_error(t, "milter:\n  listen: \"unix:milter.sock\"\n", 2,
+                     "the path must be absolute");
+    expect_one_error(t, "milter:\n  listen: \"tcp:8891\"\n", 2,
+                     "use inet:PORT@ADDRESS or unix:/path");
+    expect_one_error(t, "milter:\n  listen: \"inet:1@127.0.0.1\"\n"
+                        "  name: \"a b\"\n", 3,
+                     "milter.name: \"a b\": use 1-31 of");
+    expect_one_error(t, "milter:\n  port: 8891\n", 2,
+                     "unknown key \"port\" in milter");
 }
 
 static void test_files_and_dirs(void **state)
@@ -857,6 +904,7 @@ int main(void)
         T(test_files_and_dirs),
         T(test_policy_errors_reported),
         T(test_store),
+        T(test_milter),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
