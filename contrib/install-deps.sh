@@ -15,6 +15,7 @@ packages=(
     libyaml-dev       # config and policy files
     libssl-dev        # STARTTLS / implicit TLS
     libhiredis-dev    # Redis client (async, on libevent) for shared limits
+    libmilter-dev     # milter front end for Postfix's smtpd_milters
     # tests
     libcmocka-dev     # C unit tests
     python3 python3-pytest  # functional tests (Debian's python3)

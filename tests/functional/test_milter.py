@@ -239,7 +239,11 @@ def test_milter_down_follows_default_action(warden_factory, postfix_factory,
     (tempfail here): the client hears 451 and nothing is delivered."""
     w, port = milter_warden(warden_factory, tmp_path)
     pf = postfix_with_milter(postfix_factory, port)
-    w.stop()
+    t0 = time.monotonic()
+    assert w.stop() == 0
+    # SIGTERM stops libmilter's listener too, without waiting for a timeout
+    assert time.monotonic() - t0 < 5
+    w.wait_log(r"stopped")
     codes, last = send(pf.port, "a@example.org", ["b@example.com"])
     assert codes[-1] // 100 == 4, (codes, last)
     time.sleep(0.5)
