@@ -2,11 +2,13 @@
 # Build Warden's fuzz targets with clang + libFuzzer + ASan + UBSan and run
 # each for a bounded time, starting from its seed corpus.
 #
-#   contrib/fuzz.sh [--seconds N] [--runs N] [--jobs N] [TARGET...]
+#   contrib/fuzz.sh [--seconds N] [--runs N] [--keep DIR] [TARGET...]
 #
 #   --seconds N  time per target (default 60)
 #   --runs N     stop a target after N executions instead (with --seconds
 #                as an upper bound)
+#   --keep DIR   keep the corpus each target grew in DIR/TARGET (for
+#                contrib/fuzz-coverage.sh); default: a scratch directory
 #   TARGET       names like "datascan" (default: every tests/fuzz/fuzz_*.c)
 #
 # Prints one line per target: executions, coverage (edges), corpus size.
@@ -19,11 +21,13 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER=60
 RUNS=
+KEEP=
 while [ $# -gt 0 ]; do
     case $1 in
         --seconds) SECONDS_PER=${2:?}; shift 2 ;;
         --runs)    RUNS=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --keep)    KEEP=${2:?}; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -56,6 +60,11 @@ for t in "${targets[@]}"; do
     fi
     # new inputs go to a scratch corpus; the seeds in the repo stay as they are
     mkdir -p "$WORK/$t/corpus" "$WORK/$t/artifacts"
+    if [ -n "$KEEP" ]; then
+        mkdir -p "$KEEP/$t"
+        rm -rf "$WORK/$t/corpus"
+        ln -s "$(cd "$KEEP/$t" && pwd)" "$WORK/$t/corpus"
+    fi
     args=(-max_total_time="$SECONDS_PER" -print_final_stats=1
           -artifact_prefix="$WORK/$t/artifacts/" -timeout=10 -rss_limit_mb=2048)
     [ -n "$RUNS" ] && args+=(-runs="$RUNS")
@@ -70,7 +79,7 @@ for t in "${targets[@]}"; do
     # a target that dies before its first status line has no figures
     execs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log" | tail -1 || true)
     cov=$( (grep -oE 'cov: [0-9]+' "$log" || true) | tail -1 | awk '{ print $2 }')
-    size=$(find "$WORK/$t/corpus" "$seeds" -type f | wc -l)
+    size=$(find -L "$WORK/$t/corpus" "$seeds" -type f | wc -l)
     printf '%-14s %12s %8s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "$size" "$result"
     if [ "$result" != ok ]; then
         (grep -E "ERROR|SUMMARY|check failed|runtime error" "$log" || tail -n 5 "$log") |

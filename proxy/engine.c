@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "check.h"
 #include "config.h"
@@ -110,10 +111,15 @@ static bool fold(struct engine_session *es)
 
     for (size_t i = 0; i < v->headers.n; i++)
         header_list_add(&es->out->headers, v->headers.v[i]);
+    for (size_t i = 0; i < v->remove.n; i++)
+        header_removals_add(&es->out->remove, v->remove.v[i].name,
+                            v->remove.v[i].index);
     if (v->action != VERDICT_ACCEPT && es->cp != CP_CLOSE) {
         struct header_list keep = es->out->headers;
+        struct header_removals keep_rm = es->out->remove;
         *es->out = *v;
-        es->out->headers = keep; /* v's own headers are freed below */
+        es->out->headers = keep; /* v's own lists are freed below */
+        es->out->remove = keep_rm;
         decided = true;
     }
     verdict_clear(v);
@@ -176,6 +182,7 @@ void verdict_init(struct verdict *v)
 void verdict_clear(struct verdict *v)
 {
     header_list_free(&v->headers);
+    header_removals_free(&v->remove);
 }
 
 void verdict_set(struct verdict *v, enum verdict_action a, int code,
@@ -241,4 +248,32 @@ void header_list_free(struct header_list *h)
         free(h->v[i]);
     free(h->v);
     memset(h, 0, sizeof(*h));
+}
+
+int header_removals_add(struct header_removals *r, const char *name,
+                        unsigned index)
+{
+    if (index == 0 || strlen(name) >= sizeof(r->v[0].name))
+        return -1;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->v[i].index == index && strcasecmp(r->v[i].name, name) == 0)
+            return 0;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 4;
+        struct header_removal *v = realloc(r->v, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        r->v = v;
+        r->cap = cap;
+    }
+    snprintf(r->v[r->n].name, sizeof(r->v[r->n].name), "%s", name);
+    r->v[r->n].index = index;
+    r->n++;
+    return 0;
+}
+
+void header_removals_free(struct header_removals *r)
+{
+    free(r->v);
+    memset(r, 0, sizeof(*r));
 }

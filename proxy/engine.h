@@ -55,6 +55,20 @@ struct header_list {
     size_t n, cap;
 };
 
+/* An existing header field to delete at CP_EOM: the index-th (1-based)
+ * field called name, counted in the message as received (as milter's
+ * smfi_chgheader counts). For forged fields, e.g. an Authentication-Results
+ * claiming to be ours. */
+struct header_removal {
+    char name[64];
+    unsigned index;
+};
+
+struct header_removals {
+    struct header_removal *v;
+    size_t n, cap;
+};
+
 struct verdict {
     enum verdict_action action;
     int code;                      /* 4xx/5xx when not accepted */
@@ -63,6 +77,7 @@ struct verdict {
     bool disconnect;               /* close the session after replying */
     char check[32];                /* which check decided, for logs */
     struct header_list headers;    /* to prepend at CP_EOM when accepted */
+    struct header_removals remove; /* to delete at CP_EOM when accepted */
 };
 
 /* What checks may look at; filled by the front end. All read-only. */
@@ -122,5 +137,10 @@ int verdict_parse_reply(struct verdict *v, const char *reply);
 
 int header_list_add(struct header_list *h, const char *line);
 void header_list_free(struct header_list *h);
+/* Ask for the index-th field called name to go (once, whatever the
+ * number of checks asking). Returns 0 or -1. */
+int header_removals_add(struct header_removals *r, const char *name,
+                        unsigned index);
+void header_removals_free(struct header_removals *r);
 
 #endif

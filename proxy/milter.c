@@ -590,6 +590,29 @@ static void add_headers(SMFICTX *ctx, struct mconn *c)
     }
 }
 
+/* Fields the engine removes (forged ones), highest index of a name first
+ * so the indexes of the others stay what the engine counted. */
+static void remove_headers(SMFICTX *ctx, struct mconn *c)
+{
+    struct header_removals *r = &c->v.remove;
+
+    for (size_t i = 0; i < r->n; i++) {
+        size_t top = i;
+        for (size_t j = i + 1; j < r->n; j++)
+            if (r->v[j].index > r->v[top].index)
+                top = j;
+        struct header_removal h = r->v[top];
+        r->v[top] = r->v[i];
+        r->v[i] = h;
+        if (smfi_chgheader(ctx, h.name, (int)h.index, NULL) != MI_SUCCESS)
+            log_warn("session=%s milter: the MTA did not remove header %s "
+                     "#%u", c->id, h.name, h.index);
+        else
+            log_info("session=%s tx=%u removed header field %s #%u", c->id,
+                     c->tx_id, h.name, h.index);
+    }
+}
+
 static sfsistat on_eom(SMFICTX *ctx)
 {
     struct mconn *c = conn_of(ctx);
@@ -609,6 +632,7 @@ static sfsistat on_eom(SMFICTX *ctx)
     run_checkpoint(c, CP_EOM);
     c->ctx.message = NULL;
     if (c->v.action == VERDICT_ACCEPT) {
+        remove_headers(ctx, c);
         add_headers(ctx, c);
         tx_end(ctx, c, "accepted");
         return SMFIS_CONTINUE;

@@ -243,6 +243,78 @@ void data_input(struct session *s)
     }
 }
 
+/* Header bytes read to find fields to remove (a header block bigger than
+ * this keeps fields beyond it). */
+#define DROP_PEEK_MAX (64 * 1024)
+
+/* Find the fields the engine asked to remove; returns their bytes. */
+static size_t plan_drops(struct session *s)
+{
+    struct tx *tx = s->tx;
+    size_t peek, bytes = 0;
+    char *buf;
+
+    if (tx->eom.remove.n == 0)
+        return 0;
+    if (!(buf = malloc(DROP_PEEK_MAX)))
+        return 0;
+    peek = spool_peek(tx->spool, buf, DROP_PEEK_MAX);
+    tx->ndrop = msghdr_ranges(buf, peek, !tx->chunked, &tx->eom.remove,
+                              tx->drop, TX_MAX_DROPS);
+    free(buf);
+    for (size_t i = 0; i < tx->ndrop; i++)
+        bytes += tx->drop[i].len;
+    if (tx->ndrop)
+        log_info("session=%s tx=%u removed %zu header field%s", s->id, tx->id,
+                 tx->ndrop, tx->ndrop == 1 ? "" : "s");
+    return bytes;
+}
+
+/* Move what was read from the spool (at tx->stream_off) into out, leaving
+ * out the ranges to drop. */
+static void copy_kept(struct tx *tx, struct evbuffer *in, struct evbuffer *out)
+{
+    size_t n;
+
+    while ((n = evbuffer_get_length(in)) > 0) {
+        const struct msghdr_range *d;
+        size_t off = tx->stream_off, keep = n;
+
+        while (tx->next_drop < tx->ndrop &&
+               tx->drop[tx->next_drop].off + tx->drop[tx->next_drop].len <= off)
+            tx->next_drop++;
+        if (tx->next_drop < tx->ndrop) {
+            d = &tx->drop[tx->next_drop];
+            if (off >= d->off) {
+                size_t k = d->off + d->len - off;
+                k = k < n ? k : n;
+                evbuffer_drain(in, k);
+                tx->stream_off += k;
+                continue;
+            }
+            keep = d->off - off < n ? d->off - off : n;
+        }
+        evbuffer_remove_buffer(in, out, keep);
+        tx->stream_off += keep;
+    }
+}
+
+/* One chunk from the spool to out; fields to drop are left out. */
+static ssize_t read_chunk(struct tx *tx, struct evbuffer *out)
+{
+    struct evbuffer *tmp;
+    ssize_t n;
+
+    if (tx->next_drop >= tx->ndrop)
+        return spool_read(tx->spool, out, STREAM_CHUNK);
+    if (!(tmp = evbuffer_new()))
+        return -1;
+    n = spool_read(tx->spool, tmp, STREAM_CHUNK);
+    copy_kept(tx, tmp, out);
+    evbuffer_free(tmp);
+    return n;
+}
+
 /* Move the message into the backend's output, a bounded chunk at a time. */
 static void stream_message(struct session *s)
 {
@@ -250,7 +322,7 @@ static void stream_message(struct session *s)
     struct evbuffer *out = backend_output(s->be);
 
     while (evbuffer_get_length(out) < STREAM_HIGH_WATER) {
-        ssize_t n = spool_read(tx->spool, out, STREAM_CHUNK);
+        ssize_t n = read_chunk(tx, out);
         if (n < 0) {
             /* Half a message went out: only dropping the connection keeps
              * the backend from taking it. */
@@ -290,7 +362,7 @@ static void add_headers(struct session *s)
 static void send_chunked(struct session *s)
 {
     struct tx *tx = s->tx;
-    size_t size = spool_size(tx->spool);
+    size_t size = spool_size(tx->spool) - plan_drops(s);
 
     for (size_t i = 0; i < tx->eom.headers.n; i++)
         size += strlen(tx->eom.headers.v[i]) + 2;
@@ -329,6 +401,7 @@ static void data354_reply(struct session *s, struct smtp_reply *r,
     }
     tx->data_sent = true;
     tx->streaming = true;
+    plan_drops(s);
     add_headers(s);
     stream_message(s);
 }

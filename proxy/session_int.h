@@ -20,6 +20,7 @@
 #include "datascan.h"
 #include "ehlo.h"
 #include "engine.h"
+#include "msghdr.h"
 #include "netaddr.h"
 #include "session.h"
 #include "smtp_cmd.h"
@@ -65,6 +66,9 @@ struct expect {
 };
 
 /* One mail transaction: from MAIL to the final reply, RSET or the end. */
+/* Header fields one message may lose (forged ones). */
+#define TX_MAX_DROPS 16
+
 struct tx {
     unsigned id;
     char *sender;
@@ -82,6 +86,10 @@ struct tx {
     bool streaming;            /* content is being written to the backend */
     bool chunked;              /* received with BDAT (raw, no dot-stuffing) */
     bool spool_error;          /* the spool could not be written */
+    /* header fields the engine removes, as spool byte ranges */
+    struct msghdr_range drop[TX_MAX_DROPS];
+    size_t ndrop, next_drop;
+    size_t stream_off;         /* spool bytes read while drops remain */
 };
 
 /* The command being handled (kept across an engine check that waits). */
