@@ -70,11 +70,9 @@ static bool count(struct datascan *ds, size_t n)
     return !datascan_refusal(ds);
 }
 
-/* Content that is n bytes of the input at p, unchanged. */
-static void emit_src(struct feed *f, const char *p, size_t n)
+/* n bytes of the input at p, unchanged, into the output (not counted). */
+static void put_src(struct feed *f, const char *p, size_t n)
 {
-    if (!count(f->ds, n))
-        return;
     if (f->span_len && f->span + f->span_len == p) {
         f->span_len += n;
         return;
@@ -84,6 +82,13 @@ static void emit_src(struct feed *f, const char *p, size_t n)
     f->span_len = n;
 }
 
+/* Content that is n bytes of the input at p, unchanged. */
+static void emit_src(struct feed *f, const char *p, size_t n)
+{
+    if (count(f->ds, n))
+        put_src(f, p, n);
+}
+
 /* Content Warden writes itself. */
 static void emit_lit(struct feed *f, const char *p, size_t n)
 {
@@ -91,6 +96,24 @@ static void emit_lit(struct feed *f, const char *p, size_t n)
         return;
     flush_span(f);
     evbuffer_add(f->out, p, n);
+}
+
+/*
+ * The dot that stuffs a line beginning with "." (the client's, at p, or
+ * one of ours when p is NULL). It is transport, not content: the backend
+ * removes it, so it does not count towards the size (RFC 1870 counts the
+ * message, and Postfix's message_size_limit what it stores).
+ */
+static void emit_stuffing(struct feed *f, const char *p)
+{
+    if (datascan_refusal(f->ds))
+        return;
+    if (p) {
+        put_src(f, p, 1);
+        return;
+    }
+    flush_span(f);
+    evbuffer_add(f->out, ".", 1);
 }
 
 static void grow_line(struct datascan *ds, size_t n)
@@ -115,10 +138,7 @@ static void release_dot(struct feed *f)
     if (!f->ds->dot_held)
         return;
     f->ds->dot_held = false;
-    if (f->dot_ptr)
-        emit_src(f, f->dot_ptr, 1);
-    else
-        emit_lit(f, ".", 1);
+    emit_stuffing(f, f->dot_ptr);
 }
 
 /* The held CR, as content (strict mode: a stray CR stays in the line). */
@@ -137,8 +157,11 @@ static bool end_line_real(struct feed *f, const char *lf)
 
     if (ds->dot_held && !ds->dot_dirty)
         return true;
-    if (ds->dot_held)
-        emit_lit(f, "..", 2); /* "." + NUL + CRLF: a lone "." now */
+    if (ds->dot_held) {
+        /* "." + NUL + CRLF: a lone "." now, which must be stuffed */
+        emit_stuffing(f, NULL);
+        emit_lit(f, ".", 1);
+    }
     release_cr(f);
     emit_src(f, lf, 1);
     new_line(ds, true);
@@ -148,8 +171,10 @@ static bool end_line_real(struct feed *f, const char *lf)
 /* Normalize mode: a stray CR or LF ends the line with a CRLF of ours. */
 static void end_line_stray(struct feed *f)
 {
-    if (f->ds->dot_held)
-        emit_lit(f, "..", 2); /* would read as a lone "." */
+    if (f->ds->dot_held) { /* would read as a lone "." */
+        emit_stuffing(f, NULL);
+        emit_lit(f, ".", 1);
+    }
     emit_lit(f, "\r\n", 2);
     new_line(f->ds, false);
 }
@@ -179,7 +204,7 @@ static void content_byte(struct feed *f, const char *p)
                 f->dot_ptr = p;
                 return;
             }
-            emit_lit(f, ".", 1); /* a line that begins with "." now */
+            emit_stuffing(f, NULL); /* a line that begins with "." now */
         }
         emit_src(f, p, 1);
         return;

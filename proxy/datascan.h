@@ -44,7 +44,8 @@ struct datascan {
     size_t max_size;          /* content octets; 0: unlimited */
     /* results */
     unsigned flags;
-    size_t size;              /* content octets seen (stored or not) */
+    size_t size;              /* content octets seen (stored or not),
+                               * without the dots that stuff lines */
     /* line state */
     size_t linelen;           /* octets on the current line, no terminator */
     bool real_start;          /* the line began after a real CRLF */

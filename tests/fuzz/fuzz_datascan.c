@@ -19,8 +19,9 @@
  *     of DATA, or after a CRLF; a bare CR or LF never starts a line for
  *     this purpose), the bytes consumed are the ones up to that CRLF, and
  *     nothing ends without it; BDAT never ends and consumes everything;
- *   - flags (bare LF, bare CR, NUL, long line, too big), size and the
- *     refusal match the reference, whatever the chunking;
+ *   - flags (bare LF, bare CR, NUL, long line, too big), size (the
+ *     output without stuffing dots) and the refusal match the reference,
+ *     whatever the chunking;
  *   - when not refused, the output is byte-identical to the reference:
  *     in strict mode the input itself up to the end marker (dot-stuffing
  *     kept, not removed: the spool is sent to the backend as it came);
@@ -30,7 +31,7 @@
  *   - when refused, the output is a prefix of that (nothing is written
  *     once the message is certain to be refused; how much of the refused
  *     line got out before that depends on the chunking, so it is not
- *     compared), and never more than max_size octets;
+ *     compared), and never more than max_size octets once unstuffed;
  *   - independently of the reference: the output never holds an end of
  *     data before its end (no line that is a lone "."), a finished DATA
  *     output is empty or ends with CRLF, strict output is a prefix of the
@@ -102,6 +103,19 @@ static unsigned fatal_mask(bool normalize)
 }
 
 /* ---- the reference ------------------------------------------------- */
+
+/* Output octets without the dot that stuffs each line beginning with "."
+ * (lines start after CRLF): the message the backend will store. */
+static size_t unstuffed_len(const unsigned char *o, size_t n, bool dots)
+{
+    size_t size = n;
+
+    for (size_t p = 0; dots && p < n; p++)
+        if (o[p] == '.' && (p == 0 || (p >= 2 && o[p - 2] == '\r' &&
+                                       o[p - 1] == '\n')))
+            size--;
+    return size;
+}
 
 enum term { T_NONE, T_REAL, T_STRAY };
 
@@ -189,7 +203,7 @@ static void reference(const uint8_t *in, size_t len, const struct params *pa,
         real = t != T_STRAY;
     }
     free(line.p);
-    r->size = r->out.len;
+    r->size = unstuffed_len(r->out.p, r->out.len, dots);
     if (pa->max_size && r->size > pa->max_size)
         r->flags |= DS_TOO_BIG;
     r->refusal = r->flags & fatal_mask(pa->normalize);
@@ -312,7 +326,7 @@ static void check_output(const uint8_t *in, const struct params *pa,
     size_t n = r->out.len;
 
     if (pa->max_size)
-        CHECK(n <= pa->max_size);
+        CHECK(unstuffed_len(o, n, !pa->chunked) <= pa->max_size);
     if (!pa->normalize)
         CHECK(is_prefix(&r->out, in, r->consumed));
     if (pa->normalize) {

@@ -257,6 +257,21 @@ static void test_size_limit(void **state)
     /* once refused, content is no longer kept */
     assert_true(r.outlen <= 12);
     free(r.out);
+    /* the dot that stuffs a line is not content: ".23456789" + CRLF is 11
+     * octets of message, sent as 12 */
+    r = scan(S("..23456789\r\n.\r\n"), false, 0, 1000, 11);
+    assert_int_equal(r.flags, 0);
+    assert_string_equal(r.out, "..23456789\r\n");
+    free(r.out);
+    r = scan(S("..234567890\r\n.\r\n"), false, 0, 1000, 11);
+    assert_true(r.refusal & DS_TOO_BIG);
+    free(r.out);
+    /* normalize mode's own stuffing is not counted either: a bare LF
+     * makes ".x" start a line, which goes out as "..x" */
+    r = scan(S("a\n.x\r\n.\r\n"), true, 0, 1000, 7);
+    assert_int_equal(r.refusal, 0);
+    assert_string_equal(r.out, "a\r\n..x\r\n");
+    free(r.out);
 }
 
 /* Pseudo-random streams: chunking never changes the result, and
