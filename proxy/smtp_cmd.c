@@ -122,11 +122,20 @@ static enum smtp_path_status parse_addr(const char *p, const char *end,
         a = ++p;
     for (; p < end; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == '"' && (p == a || p[-1] != '\\'))
-            quoted = !quoted;
-        else if (quoted && c >= 32 && c != 127)
+        if (!quoted) {
+            if (c == '"')
+                quoted = true;
+            else if (!addr_char_ok(c))
+                break;
             continue;
-        else if (!addr_char_ok(c))
+        }
+        /* RFC 5321 quoted-pairSMTP: a backslash and one printable octet,
+         * so in "a\\" the second quote closes the string */
+        if (c == '\\' && p + 1 < end && p[1] >= 32 && p[1] < 127)
+            p++;
+        else if (c == '"')
+            quoted = false;
+        else if (c < 32 || c == 127)
             break;
     }
     if (quoted)

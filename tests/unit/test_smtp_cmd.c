@@ -74,6 +74,12 @@ static void test_mail_paths(void **state)
     assert_string_equal(p.addr, "a@b");
     assert_int_equal(path("FROM:<\"john doe\"@b>", "FROM:", &p), PATH_OK);
     assert_string_equal(p.addr, "\"john doe\"@b");
+    /* quoted-pairs: an escaped quote stays inside, an escaped backslash
+     * lets the next quote close the string */
+    assert_int_equal(path("FROM:<\"a\\\"b\"@c>", "FROM:", &p), PATH_OK);
+    assert_string_equal(p.addr, "\"a\\\"b\"@c");
+    assert_int_equal(path("FROM:<\"a\\\\\"@b>", "FROM:", &p), PATH_OK);
+    assert_string_equal(p.addr, "\"a\\\\\"@b");
 }
 
 static void test_bad_paths(void **state)
@@ -88,6 +94,12 @@ static void test_bad_paths(void **state)
     assert_int_equal(path("FROM:<a@b>x", "FROM:", &p), PATH_BAD_ADDR);
     assert_int_equal(path("FROM:<<a@b>>", "FROM:", &p), PATH_BAD_ADDR);
     assert_int_equal(path("FROM:<\"open@b>", "FROM:", &p), PATH_BAD_ADDR);
+    /* the last quote is escaped: the string never closes */
+    assert_int_equal(path("FROM:<\"a\\\"@b>", "FROM:", &p), PATH_BAD_ADDR);
+    /* a control inside quotes, escaped or not */
+    assert_int_equal(path("FROM:<\"a\tb\"@c>", "FROM:", &p), PATH_BAD_ADDR);
+    assert_int_equal(path("FROM:<\"a\\\tb\"@c>", "FROM:", &p),
+                     PATH_BAD_ADDR);
     assert_int_equal(path("FROM:<a@b> SIZE=abc", "FROM:", &p), PATH_BAD_PARAM);
     assert_int_equal(path("FROM:<a@b> SIZE=", "FROM:", &p), PATH_BAD_PARAM);
     assert_int_equal(path("FROM:<a@b> SIZE=99999999999999999999999", "FROM:",
