@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -100,6 +101,19 @@ static struct timeval ms_tv(unsigned ms)
     return tv;
 }
 
+/*
+ * A deadline that passed while the loop was busy (or the process stopped)
+ * reaches us as a bare EV_TIMEOUT: libevent drops the I/O readiness of an
+ * event whose timer expired in the same iteration. A peer whose bytes (or
+ * window) have been waiting all along is not idle: ask the socket itself.
+ */
+static bool ready_now(evutil_socket_t fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+
+    return poll(&p, 1, 0) > 0 && p.revents != 0;
+}
+
 /* ---- plain mode: reading ------------------------------------------- */
 
 static void update_read_event(struct conn *c)
@@ -137,7 +151,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     ssize_t r;
     int n;
 
-    if (what & EV_TIMEOUT) {
+    if ((what & EV_TIMEOUT) && !ready_now(fd, POLLIN)) {
         c->reading = false;
         update_read_event(c);
         deliver(c, BEV_EVENT_TIMEOUT | BEV_EVENT_READING);
@@ -265,7 +279,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
 
     c->wev_armed = false;
-    if (what & EV_TIMEOUT) {
+    if ((what & EV_TIMEOUT) && !ready_now(fd, POLLOUT)) {
         deliver(c, BEV_EVENT_TIMEOUT | BEV_EVENT_WRITING);
         return;
     }
