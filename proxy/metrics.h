@@ -43,6 +43,10 @@ void metric_store_call(double seconds, const char *result);
  * "error". */
 void metric_dns_query(double seconds, const char *result);
 
+/* One SPF check: result "pass", "fail", "softfail", "neutral", "none",
+ * "temperror", "permerror". */
+void metric_spf_result(const char *result);
+
 /* A SIGHUP reload. */
 void metric_reload(bool ok);
 

@@ -263,7 +263,7 @@ static void tx_reset(struct mconn *c)
 /* The transaction line, as the proxy writes it; then the transaction ends. */
 static void tx_end(SMFICTX *ctx, struct mconn *c, const char *result)
 {
-    char to[1024], from[512], helo[128], user[128], qid[64];
+    char to[1024], from[512], helo[128], user[128], qid[64], checks[256];
     const char *i = ctx ? smfi_getsymval(ctx, "i") : NULL;
 
     if (!c->in_tx)
@@ -272,7 +272,7 @@ static void tx_end(SMFICTX *ctx, struct mconn *c, const char *result)
     metric_transaction(result);
     rcpt_list(c, to, sizeof(to));
     log_info("session=%s tx=%u client=[%s]:%u helo=<%s> tls=%s auth=%s "
-             "from=<%s> to=%s nrcpt=%zu refused_rcpt=%u size=%zu check=%s "
+             "from=<%s> to=%s nrcpt=%zu refused_rcpt=%u size=%zu check=%s%s "
              "result=%s queue_id=%s delay=%.3fs",
              c->id, c->tx_id, c->client_ip, netaddr_port(&c->client),
              log_sanitize(c->helo ? c->helo : "", helo, sizeof(helo)),
@@ -281,7 +281,8 @@ static void tx_end(SMFICTX *ctx, struct mconn *c, const char *result)
                           : "-",
              log_sanitize(c->sender, from, sizeof(from)), to[0] ? to : "-",
              c->nrcpts, c->rcpts_refused, c->size,
-             c->v.check[0] ? c->v.check : "-", result,
+             c->v.check[0] ? c->v.check : "-",
+             c->es ? engine_summary(c->es, checks, sizeof(checks)) : "", result,
              i ? log_sanitize(i, qid, sizeof(qid)) : "-", secs_since(&c->tx_start));
     tx_reset(c);
 }

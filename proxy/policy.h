@@ -14,6 +14,12 @@
 #include "errors.h"
 #include "limit_rules.h"
 #include "netaddr.h"
+#include "spf_rules.h"
+
+struct dkimv_policy;   /* dkim_rules.h */
+struct dkims_policy;
+struct dmarc_policy;   /* dmarc_rules.h */
+struct score_policy;   /* score_rules.h */
 
 enum access_action {
     ACCESS_ACCEPT,    /* stop looking: the client is allowed */
@@ -38,6 +44,11 @@ struct policy {
     size_t naccess;
     struct limit_rule *limits;    /* in file order; names unique */
     size_t nlimits;
+    struct spf_policy *spf;       /* NULL: no spf section, no SPF check */
+    struct dkimv_policy *dkim;    /* NULL: no dkim section, no verifying */
+    struct dkims_policy *dkim_sign; /* NULL: nothing is signed */
+    struct dmarc_policy *dmarc;   /* NULL: no DMARC */
+    struct score_policy *scoring; /* NULL: no content scoring */
 };
 
 /* Load and merge the files in order; NULL and errs filled on any error. */

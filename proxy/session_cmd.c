@@ -164,6 +164,7 @@ void tx_end(struct session *s, const char *outcome, const char *reply)
 {
     struct tx *tx = s->tx;
     char to[1024], from[SMTP_ADDR_MAX], helo[128], rep[300], user[128];
+    char checks[256];
 
     if (!tx)
         return;
@@ -174,7 +175,7 @@ void tx_end(struct session *s, const char *outcome, const char *reply)
         rcpt_list(tx, to, sizeof(to));
         log_info("session=%s tx=%u client=[%s]:%u helo=<%s> tls=%s auth=%s "
                  "from=<%s> to=%s nrcpt=%zu refused_rcpt=%u size=%zu "
-                 "check=%s result=%s reply=\"%s\" delay=%.3fs",
+                 "check=%s%s result=%s reply=\"%s\" delay=%.3fs",
                  s->id, tx->id, s->client_ip, netaddr_port(&s->client),
                  log_sanitize(s->helo ? s->helo : "", helo, sizeof(helo)),
                  s->tls ? s->tls_desc : "no",
@@ -182,7 +183,8 @@ void tx_end(struct session *s, const char *outcome, const char *reply)
                               : "-",
                  log_sanitize(tx->sender, from, sizeof(from)), to[0] ? to : "-",
                  tx->nrcpts, tx->rcpts_refused, tx->ds.size,
-                 tx->eom.check[0] ? tx->eom.check : "-", outcome,
+                 tx->eom.check[0] ? tx->eom.check : "-",
+                 engine_summary(s->es, checks, sizeof(checks)), outcome,
                  log_sanitize(reply ? reply : "", rep, sizeof(rep)),
                  ms_since(&tx->start) / 1000.0);
     }

@@ -245,7 +245,7 @@ void data_input(struct session *s)
 
 /* Header bytes read to find fields to remove (a header block bigger than
  * this keeps fields beyond it). */
-#define DROP_PEEK_MAX (64 * 1024)
+#define DROP_PEEK_MAX (256 * 1024)
 
 /* Find the fields the engine asked to remove; returns their bytes. */
 static size_t plan_drops(struct session *s)

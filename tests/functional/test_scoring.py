@@ -1,0 +1,235 @@
+"""Content scoring end to end: a scoring section in a policy file with
+SpamAssassin-style rule files. GTUBE is rejected before the backend sees
+any of it; a tagged message reaches the backend with X-Spam-* headers and
+otherwise byte for byte; thresholds per listener; forged X-Spam-* fields
+removed; SIGHUP reloads the rules and a broken rule file keeps the old
+ones; `warden -t` names a bad rule's file:line; `warden score` scores
+files without SMTP."""
+
+import os
+import re
+import subprocess
+
+from wardentest import SMTPClient, dot_stuff, check_config
+
+SRC = os.environ.get("WARDEN_SOURCE_DIR",
+                     os.path.join(os.path.dirname(__file__), "..", ".."))
+SHIPPED_RULES = os.path.abspath(os.path.join(SRC, "rules"))
+GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+LOCAL_RULES = """\
+# test rules
+body     LOCAL_TAG      /tag me please/
+score    LOCAL_TAG      6
+describe LOCAL_TAG      a phrase worth tagging
+body     LOCAL_TEMP     /defer me please/
+score    LOCAL_TEMP     11
+"""
+
+
+def policy(tmp_path, rules_text=LOCAL_RULES, thresholds=None, extra="",
+           shipped=False):
+    """A scoring policy with a local rule file (after the shipped rules
+    with shipped=True: their fitted scores change, so only GTUBE tests
+    rely on them); returns (policy path, local rules path)."""
+    local = tmp_path / "local.cf"
+    local.write_text(rules_text)
+    pol = tmp_path / "scoring.yaml"
+    if thresholds is None:
+        thresholds = ("    - tag: 5\n      tempfail: 10\n      reject: 15\n"
+                      "      reject_reply: \"550 5.7.1 Spam score too high\"\n")
+    rules = "[%s, local.cf]" % SHIPPED_RULES if shipped else "[local.cf]"
+    pol.write_text("scoring:\n"
+                   "  rules: %s\n"
+                   "  exempt: {authenticated: true}\n"
+                   "  thresholds:\n%s%s" % (rules, thresholds, extra))
+    return pol, local
+
+
+def start(warden_factory, backend, pol, **config):
+    cfg = {"policies": [str(pol)]}
+    cfg.update(config)
+    return warden_factory(cfg, backend)
+
+
+def message(body, headers=b""):
+    return (b"From: Alice <alice@example.org>\r\n"
+            b"To: bob@example.com\r\n"
+            b"Subject: scoring test\r\n"
+            b"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+            b"Message-Id: <t1@example.org>\r\n" + headers +
+            b"\r\n" + body)
+
+
+def send(port, msg, listener_source=None):
+    c = SMTPClient(port)
+    c.expect(220)
+    c.ehlo()
+    r = c.sendmail("alice@example.org", ["bob@example.com"], msg)
+    c.cmd("QUIT")
+    return r
+
+
+def test_gtube_rejected(warden_factory, capture, tmp_path):
+    pol, _ = policy(tmp_path, shipped=True)
+    w = start(warden_factory, capture, pol)
+    r = send(w.port, message(b"This is the GTUBE:\r\n" + GTUBE + b"\r\n"))
+    assert r.code == 550
+    assert r.raw == b"550 5.7.1 Spam score too high\r\n"
+    w.wait_log(r"score=\d{3,4}\.\d required=5\.0 action=reject "
+               r"tests=\S*GTUBE")
+    w.wait_log(r"check=score:\d{3,4}\.\d score=\d{3,4}\.\d result=refused")
+    # the backend never got the message (no DATA, so no message bytes)
+    assert capture.messages == []
+    assert all(not cmd.upper().startswith(b"DATA")
+               for conn in capture.connections for cmd in conn.commands)
+
+
+def test_tagged_message_byte_exact(warden_factory, capture, tmp_path):
+    pol, _ = policy(tmp_path)
+    w = start(warden_factory, capture, pol)
+    body = (b"Hello Bob,\r\n"
+            b".a line that starts with a dot\r\n"
+            b"..and one with two\r\n"
+            b"tag me please\r\n"
+            b"8bit \xc3\xa9t\xc3\xa9 and trailing blanks   \r\n"
+            b"\r\n"
+            b"-- \r\n"
+            b"Alice\r\n")
+    msg = message(body)
+    r = send(w.port, msg)
+    assert r.code == 250
+    got = capture.wait_messages(1)[0]
+    lines = got.split(b"\r\n")
+    assert lines[0] == b"X-Spam-Flag: YES"
+    assert lines[1].startswith(b"X-Spam-Score: 6.")
+    assert lines[2].startswith(b"X-Spam-Status: Yes, score=6.")
+    assert b"required=5.0" in lines[2]
+    assert b"LOCAL_TAG" in lines[2]
+    added = b"\r\n".join(lines[:3]) + b"\r\n"
+    # everything after the added fields is what the client sent
+    assert got == added + dot_stuff(msg)
+    w.wait_log(r"action=tag tests=\S*LOCAL_TAG")
+    w.wait_log(r"tx=1 .* check=- score=6\.\d result=sent")
+
+
+def test_clean_message_untouched(warden_factory, capture, tmp_path):
+    pol, _ = policy(tmp_path)
+    w = start(warden_factory, capture, pol)
+    msg = message(b"Shall we meet for lunch at noon?\r\n\r\nAlice\r\n")
+    assert send(w.port, msg).code == 250
+    assert capture.wait_messages(1)[0] == dot_stuff(msg)
+    w.wait_log(r"action=accept")
+
+
+def test_tempfail_threshold(warden_factory, capture, tmp_path):
+    pol, _ = policy(tmp_path)
+    w = start(warden_factory, capture, pol)
+    r = send(w.port, message(b"defer me please\r\n"))
+    assert r.code == 451 and r.raw.startswith(b"451 4.7.1")
+    assert capture.messages == []
+
+
+def test_forged_headers_removed(warden_factory, capture, tmp_path):
+    pol, _ = policy(tmp_path)
+    w = start(warden_factory, capture, pol)
+    forged = (b"X-Spam-Flag: NO\r\n"
+              b"X-Spam-Status: No, score=-100\r\n"
+              b"  continued\r\n")
+    msg = message(b"tag me please\r\n", headers=forged)
+    assert send(w.port, msg).code == 250
+    got = capture.wait_messages(1)[0]
+    assert b"X-Spam-Flag: NO" not in got
+    assert b"score=-100" not in got and b"continued" not in got
+    assert got.count(b"X-Spam-Flag: YES") == 1
+    # and below the tag threshold too: a forged verdict never passes
+    msg = message(b"nothing to see\r\n", headers=forged)
+    assert send(w.port, msg).code == 250
+    got = capture.wait_messages(2)[1]
+    assert b"X-Spam" not in got
+    assert got == dot_stuff(message(b"nothing to see\r\n"))
+
+
+def test_thresholds_per_listener(warden_factory, capture, tmp_path):
+    pol, _ = policy(tmp_path, shipped=True, thresholds=(
+        "    - listeners: [inbound]\n      tag: 5\n      reject: 15\n"
+        "    - listeners: [relaxed]\n      tag: 5\n"))
+    w = start(warden_factory, capture, pol,
+              listen=[{"name": "inbound"}, {"name": "relaxed"},
+                      {"name": "unscored"}])
+    ports = [int(x["address"].rsplit(":", 1)[1]) for x in w.config["listen"]]
+    gtube = message(GTUBE + b"\r\n")
+    assert send(ports[0], gtube).code == 550
+    # tag only on "relaxed": GTUBE goes through, tagged
+    assert send(ports[1], gtube).code == 250
+    got = capture.wait_messages(1)[0]
+    assert got.startswith(b"X-Spam-Flag: YES\r\n")
+    assert re.search(rb"tests=\S*GTUBE", got)
+    # no entry for "unscored": not scored at all
+    assert send(ports[2], gtube).code == 250
+    assert capture.wait_messages(2)[1] == dot_stuff(gtube)
+
+
+def test_reload_rules_and_bad_file_keeps_old(warden_factory, capture,
+                                             tmp_path):
+    pol, local = policy(tmp_path, rules_text="body FIRST /first rule/\n")
+    w = start(warden_factory, capture, pol, workers=2)
+    msg = message(b"this hits the second rule\r\n")
+    assert send(w.port, msg).code == 250
+
+    local.write_text("body SECOND /second rule/\nscore SECOND 20\n")
+    mark = w.log_mark()
+    assert w.reload().group(1) == ": ok"
+    for n in range(2):
+        w.wait_log(r"worker %d: new configuration in use" % n, since=mark)
+    assert send(w.port, msg).code == 550
+    w.wait_log(r"action=reject tests=SECOND", since=mark)
+
+    # a rule that does not compile: the reload fails with file:line, and
+    # the rules in force stay
+    local.write_text("body SECOND /second rule/\nscore SECOND 20\n"
+                     "body BROKEN /unclosed (group/\n")
+    mark = w.log_mark()
+    assert w.reload().group(1) == " failed"
+    w.wait_log(r"%s:3: body BROKEN: bad regex" % str(local), since=mark)
+    assert send(w.port, msg).code == 550
+    assert w.running()
+
+
+def test_warden_t_reports_rule_errors(tmp_path):
+    pol, local = policy(tmp_path,
+                        rules_text="body OK /fine/\n"
+                                   "meta BAD_META (OK &&\n"
+                                   "body BAD_RE /a[b/\n"
+                                   "header FOO eval:check_for_something()\n")
+    rc, out = check_config({"policies": [str(pol)]})
+    assert rc != 0
+    assert "%s:2: meta BAD_META" % local in out
+    assert "%s:3: body BAD_RE: bad regex" % local in out
+    # a good file: ok, and the skipped eval line is summed up, not an error
+    local.write_text("body OK /fine/\nheader FOO eval:check_for_something()\n")
+    rc, out = check_config({"policies": [str(pol)]})
+    assert rc == 0, out
+    assert "configuration ok" in out
+    assert "skipped 1 line: eval tests" in out
+    assert "(first at %s:2)" % local in out
+
+
+def test_score_command(warden_bin, tmp_path):
+    spam = tmp_path / "gtube.eml"
+    # an mbox "From " line and LF line ends, as mail stores keep messages
+    spam.write_bytes(b"From someone Mon Jan  1 00:00:00 2024\n"
+                     b"Subject: test\n\n" + GTUBE + b"\n")
+    ham = tmp_path / "ham.eml"
+    ham.write_bytes(b"From: Alice <alice@example.org>\nTo: bob@example.com\n"
+                    b"Subject: hello\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n"
+                    b"Message-Id: <h1@example.org>\n\nLunch?\n")
+    r = subprocess.run([warden_bin, "score", "--rules", SHIPPED_RULES, "-v",
+                        str(spam), str(ham)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    out = r.stdout.decode()
+    assert r.returncode == 0, out
+    assert re.search(r"%s: score=\d{3,4}\.\d+ tests=\S*GTUBE" % re.escape(
+        str(spam)), out)
+    assert "GTUBE" in out and "Generic Test for Unsolicited Bulk Email" in out
+    assert "messages=2 flagged=1 (50.0%)" in out

@@ -1,0 +1,84 @@
+/*
+ * libFuzzer target for msgview_new(): a message decoded for the scorer
+ * (MIME by GMime, charsets, HTML to text, URIs, header fields).
+ *
+ * The input is the message as spooled; its first byte picks whether it
+ * is dot-stuffed. Beyond "no crash, no leak, no UB", it checks what the
+ * scorer relies on:
+ *   - every body paragraph ends with "\n" and is at most 2048 bytes,
+ *     and so is every rawbody line;
+ *   - full is no longer than the input, and without CR bytes when the
+ *     input has none but in its CRLF line ends (a stray CR stays, as
+ *     SpamAssassin leaves it);
+ *   - the URI list stays within its cap;
+ *   - every header lookup returns NULL or a string of the length it says
+ *     (NULs in a field may make it shorter).
+ *
+ * contrib/fuzz.sh msgview   (libFuzzer + ASan + UBSan, corpus/msgview/)
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzzcheck.h"
+#include "msgview.h"
+#include "uris.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_lines(const struct strv *sv)
+{
+    for (size_t i = 0; i < sv->n; i++) {
+        CHECK(sv->len[i] <= 2048);
+        CHECK(strlen(sv->v[i]) <= sv->len[i]);
+    }
+}
+
+/* A CR that does not begin a CRLF. */
+static bool stray_cr(const uint8_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (d[i] == '\r' && (i + 1 == n || d[i + 1] != '\n'))
+            return true;
+    return false;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *const fields[] = {"Subject",      "From",    "To",
+                                         "ALL",          "ToCc",    "MESSAGEID",
+                                         "EnvelopeFrom", "Received"};
+    bool stuffed = size > 0 && (data[0] & 1);
+    struct msgview *mv;
+
+    if (size > 0) {
+        data++;
+        size--;
+    }
+    mv = msgview_new((const char *)data, size, stuffed,
+                     size & 2 ? "env@example.org" : NULL);
+    CHECK(mv != NULL);
+    for (size_t i = 0; i < mv->body.n; i++) {
+        CHECK(mv->body.len[i] > 0);
+        CHECK(mv->body.v[i][mv->body.len[i] - 1] == '\n');
+    }
+    check_lines(&mv->body);
+    check_lines(&mv->rawbody);
+    CHECK(mv->uris.n <= URIS_MAX + 2);
+    CHECK(mv->full.n <= size);
+    if (!stray_cr(data, size))
+        CHECK(!memchr(mv->full.p, '\r', mv->full.n));
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        for (int mod = HDR_DECODED; mod <= HDR_NAME; mod++) {
+            size_t len = 0;
+            char *v = msgview_header(mv, fields[f], (enum header_mod)mod, &len);
+            if (!v)
+                continue;
+            CHECK(strlen(v) <= len);
+            free(v);
+        }
+    }
+    msgview_free(mv);
+    return 0;
+}
