@@ -21,6 +21,7 @@
 
 #include "authres.h"
 #include "check.h"
+#include "check_work.h"
 #include "check_dkim.h"
 #include "config.h"
 #include "dkim_rules.h"
@@ -51,12 +52,8 @@ struct dkim_job {
 };
 
 struct dkim_state {
-    struct engine_session *es;
-    struct verdict *v;          /* of the run waiting for us */
-    struct work *work;
-    struct event *guard;
+    struct check_work cw;       /* first: the pool job and its guard */
     struct timespec started;
-    char session_id[32];
     struct dkimv_outcome outcome;
     bool have;                  /* outcome is the current message's */
 };
@@ -82,32 +79,8 @@ static void log_outcome(const struct dkim_state *st);
 static struct dkim_state *state_of(struct engine_session *es,
                                    const struct engine_ctx *ctx)
 {
-    void **slot = engine_session_state(es, &check_dkim);
-    struct dkim_state *st = *slot;
-
-    if (st)
-        return st;
-    if (!(st = calloc(1, sizeof(*st))))
-        return NULL;
-    st->es = es;
-    st->guard = evtimer_new(engine_session_base(es), on_guard, st);
-    if (!st->guard) {
-        free(st);
-        return NULL;
-    }
-    snprintf(st->session_id, sizeof(st->session_id), "%s",
-             ctx->session_id ? ctx->session_id : "-");
-    *slot = st;
-    return st;
-}
-
-static void dkim_session_free(void *state)
-{
-    struct dkim_state *st = state;
-
-    work_cancel(st->work); /* the job is released by the pool */
-    event_free(st->guard);
-    free(st);
+    return check_work_state(es, &check_dkim, ctx, sizeof(struct dkim_state),
+                            on_guard);
 }
 
 const struct dkimv_outcome *check_dkim_outcome(struct engine_session *es)
@@ -164,18 +137,18 @@ static enum engine_status dkim_run(struct engine_session *es,
     job->max_sigs = pol->max_signatures;
     job->budget_ms = budget;
     job->st = st;
-    st->work = workpool_submit(workpool_shared(), engine_session_base(es),
+    st->cw.work = workpool_submit(workpool_shared(), engine_session_base(es),
                                job_run, job_done, job_free, job);
-    if (!st->work) {
+    if (!st->cw.work) {
         job_free(job);
         unverified(&st->outcome, DKIMV_TEMPERROR, "no DKIM worker free");
         finish(st, v);
         return ENGINE_DONE;
     }
-    st->v = v;
+    st->cw.v = v;
     guard.tv_sec = (budget + GUARD_SLACK_MS) / 1000;
     guard.tv_usec = 0;
-    evtimer_add(st->guard, &guard);
+    evtimer_add(st->cw.guard, &guard);
     return ENGINE_PENDING;
 }
 
@@ -239,30 +212,30 @@ static void job_done(void *arg)
     struct dkim_job *job = arg;
     struct dkim_state *st = job->st;
 
-    st->work = NULL;
-    evtimer_del(st->guard);
+    st->cw.work = NULL;
+    evtimer_del(st->cw.guard);
     st->outcome = job->out;
     job_free(job);
-    finish(st, st->v);
-    engine_check_done(st->es);
+    finish(st, st->cw.v);
+    engine_check_done(st->cw.es);
 }
 
 static void on_guard(evutil_socket_t fd, short what, void *arg)
 {
     struct dkim_state *st = arg;
 
-    work_cancel(st->work);
-    st->work = NULL;
+    work_cancel(st->cw.work);
+    st->cw.work = NULL;
     unverified(&st->outcome, DKIMV_TEMPERROR, "DKIM check took too long");
-    finish(st, st->v);
-    engine_check_done(st->es);
+    finish(st, st->cw.v);
+    engine_check_done(st->cw.es);
 }
 
 /* ---- the result ---- */
 
 static void finish(struct dkim_state *st, struct verdict *v)
 {
-    const struct config *cfg = engine_session_config(st->es);
+    const struct config *cfg = engine_session_config(st->cw.es);
     enum dkimv_result r = st->outcome.result;
 
     st->have = true;
@@ -296,7 +269,7 @@ static void log_outcome(const struct dkim_state *st)
         n += (size_t)w;
     }
     clock_gettime(CLOCK_MONOTONIC, &now);
-    log_info("session=%s dkim=%s signatures=%zu%s time=%.3fs", st->session_id,
+    log_info("session=%s dkim=%s signatures=%zu%s time=%.3fs", st->cw.session_id,
              dkimv_result_name(o->result), o->found, sigs,
              (double)(now.tv_sec - st->started.tv_sec) +
                  (double)(now.tv_nsec - st->started.tv_nsec) / 1e9);
@@ -343,5 +316,5 @@ const struct check_ops check_dkim = {
     .summary = dkim_summary,
     .checkpoints = CP_BIT(CP_EOM),
     .run = dkim_run,
-    .session_free = dkim_session_free,
+    .session_free = check_work_free,
 };

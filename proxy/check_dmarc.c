@@ -19,6 +19,7 @@
 
 #include "authres.h"
 #include "check.h"
+#include "check_work.h"
 #include "check_dkim.h"
 #include "check_dmarc.h"
 #include "check_spf.h"
@@ -46,12 +47,8 @@ struct dmarc_job {
 };
 
 struct dmarc_state {
-    struct engine_session *es;
-    struct verdict *v;
-    struct work *work;
-    struct event *guard;
+    struct check_work cw;       /* first: the pool job and its guard */
     struct timespec started;
-    char session_id[32];
     char from[FROMADDR_DOMAIN_MAX];   /* of the message being checked */
     struct dmarc_outcome outcome;
     bool have;
@@ -78,32 +75,8 @@ static void log_outcome(const struct dmarc_state *st);
 static struct dmarc_state *state_of(struct engine_session *es,
                                     const struct engine_ctx *ctx)
 {
-    void **slot = engine_session_state(es, &check_dmarc);
-    struct dmarc_state *st = *slot;
-
-    if (st)
-        return st;
-    if (!(st = calloc(1, sizeof(*st))))
-        return NULL;
-    st->es = es;
-    st->guard = evtimer_new(engine_session_base(es), on_guard, st);
-    if (!st->guard) {
-        free(st);
-        return NULL;
-    }
-    snprintf(st->session_id, sizeof(st->session_id), "%s",
-             ctx->session_id ? ctx->session_id : "-");
-    *slot = st;
-    return st;
-}
-
-static void dmarc_session_free(void *state)
-{
-    struct dmarc_state *st = state;
-
-    work_cancel(st->work); /* the job is freed by the pool */
-    event_free(st->guard);
-    free(st);
+    return check_work_state(es, &check_dmarc, ctx, sizeof(struct dmarc_state),
+                            on_guard);
 }
 
 const struct dmarc_outcome *check_dmarc_outcome(struct engine_session *es)
@@ -159,17 +132,17 @@ static enum engine_status dmarc_run(struct engine_session *es,
     if (orgdomain_get(pol->psl, from, job->org, sizeof(job->org)) != 0)
         snprintf(job->org, sizeof(job->org), "%s", from);
     job->st = st;
-    st->work = workpool_submit(workpool_shared(), engine_session_base(es),
+    st->cw.work = workpool_submit(workpool_shared(), engine_session_base(es),
                                job_run, job_done, free, job);
-    if (!st->work) {
+    if (!st->cw.work) {
         free(job);
         fail_early(st, DMARCR_TEMPERROR, from, "no DMARC worker free", v);
         return ENGINE_DONE;
     }
-    st->v = v;
+    st->cw.v = v;
     guard.tv_sec = (2 * cfg->dns.timeout + GUARD_SLACK_MS) / 1000;
     guard.tv_usec = 0;
-    evtimer_add(st->guard, &guard);
+    evtimer_add(st->cw.guard, &guard);
     return ENGINE_PENDING;
 }
 
@@ -188,23 +161,23 @@ static void job_done(void *arg)
     struct dmarc_job *job = arg;
     struct dmarc_state *st = job->st;
 
-    st->work = NULL;
-    evtimer_del(st->guard);
+    st->cw.work = NULL;
+    evtimer_del(st->cw.guard);
     evaluate(st, &job->lk, job->from);
     free(job);
-    finish(st, st->v);
-    engine_check_done(st->es);
+    finish(st, st->cw.v);
+    engine_check_done(st->cw.es);
 }
 
 static void on_guard(evutil_socket_t fd, short what, void *arg)
 {
     struct dmarc_state *st = arg;
 
-    work_cancel(st->work);
-    st->work = NULL;
+    work_cancel(st->cw.work);
+    st->cw.work = NULL;
     fail_early(st, DMARCR_TEMPERROR, st->from, "DMARC check took too long",
-               st->v);
-    engine_check_done(st->es);
+               st->cw.v);
+    engine_check_done(st->cw.es);
 }
 
 /* ---- the result ---- */
@@ -213,9 +186,9 @@ static void on_guard(evutil_socket_t fd, short what, void *arg)
 static void evaluate(struct dmarc_state *st, const struct dmarc_lookup *lk,
                      const char *from)
 {
-    const struct config *cfg = engine_session_config(st->es);
-    const struct spf_outcome *spf = check_spf_outcome(st->es);
-    const struct dkimv_outcome *dkim = check_dkim_outcome(st->es);
+    const struct config *cfg = engine_session_config(st->cw.es);
+    const struct spf_outcome *spf = check_spf_outcome(st->cw.es);
+    const struct dkimv_outcome *dkim = check_dkim_outcome(st->cw.es);
     const char *passed[DKIMV_SIGS_MAX];
     struct dmarc_input in = {.from_domain = from, .dkim_domains = passed};
 
@@ -243,7 +216,7 @@ static void fail_early(struct dmarc_state *st, enum dmarc_result r,
 
 static void finish(struct dmarc_state *st, struct verdict *v)
 {
-    const struct config *cfg = engine_session_config(st->es);
+    const struct config *cfg = engine_session_config(st->cw.es);
     const struct auth_rule *r = rule_for(cfg->policy->dmarc, &st->outcome);
 
     st->have = true;
@@ -282,7 +255,7 @@ static void log_outcome(const struct dmarc_state *st)
     clock_gettime(CLOCK_MONOTONIC, &now);
     log_info("session=%s dmarc=%s header.from=<%s> policy=%s "
              "disposition=%s aligned=%s time=%.3fs%s%s%s",
-             st->session_id, dmarc_result_name(o->result),
+             st->cw.session_id, dmarc_result_name(o->result),
              log_sanitize(o->from_domain, from, sizeof(from)),
              o->have_policy ? dmarc_disp_name(o->policy) : "-",
              o->have_policy ? dmarc_disp_name(o->disposition) : "-",
@@ -329,5 +302,5 @@ const struct check_ops check_dmarc = {
     .summary = dmarc_summary,
     .checkpoints = CP_BIT(CP_EOM),
     .run = dmarc_run,
-    .session_free = dmarc_session_free,
+    .session_free = check_work_free,
 };

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "check_work.h"
 #include "check_dkim.h"
 #include "check_dmarc.h"
 #include "check_score.h"
@@ -73,11 +74,7 @@ struct score_job {
 };
 
 struct score_state {
-    struct engine_session *es;
-    struct verdict *v;
-    struct work *work;
-    struct event *guard;
-    char session_id[32];
+    struct check_work cw;       /* first: the pool job and its guard */
     size_t scanned;
     const struct score_threshold *t; /* the listener's, in the session's
                                       * config */
@@ -127,32 +124,8 @@ static struct workpool *score_pool(void)
 static struct score_state *state_of(struct engine_session *es,
                                     const struct engine_ctx *ctx)
 {
-    void **slot = engine_session_state(es, &check_score);
-    struct score_state *st = *slot;
-
-    if (st)
-        return st;
-    if (!(st = calloc(1, sizeof(*st))))
-        return NULL;
-    st->es = es;
-    st->guard = evtimer_new(engine_session_base(es), on_guard, st);
-    if (!st->guard) {
-        free(st);
-        return NULL;
-    }
-    snprintf(st->session_id, sizeof(st->session_id), "%s",
-             ctx->session_id ? ctx->session_id : "-");
-    *slot = st;
-    return st;
-}
-
-static void score_session_free(void *state)
-{
-    struct score_state *st = state;
-
-    work_cancel(st->work); /* the job is released by the pool */
-    event_free(st->guard);
-    free(st);
+    return check_work_state(es, &check_score, ctx, sizeof(struct score_state),
+                            on_guard);
 }
 
 /* ---- other checks' results ---- */
@@ -216,19 +189,19 @@ static enum engine_status score_run(struct engine_session *es,
     st->t = t;
     job->st = st;
     st->scanned = job->len;
-    st->work = workpool_submit(score_pool(), engine_session_base(es), job_run,
+    st->cw.work = workpool_submit(score_pool(), engine_session_base(es), job_run,
                                job_done, job_release, job);
-    if (!st->work) {
+    if (!st->cw.work) {
         log_warn("session=%s scoring: all scoring threads busy; message "
                  "accepted unscored",
-                 st->session_id);
+                 st->cw.session_id);
         job_release(job);
         return ENGINE_DONE;
     }
-    st->v = v;
+    st->cw.v = v;
     guard.tv_sec = (sp->timeout_ms + GUARD_SLACK_MS) / 1000;
     guard.tv_usec = (sp->timeout_ms + GUARD_SLACK_MS) % 1000 * 1000;
-    evtimer_add(st->guard, &guard);
+    evtimer_add(st->cw.guard, &guard);
     return ENGINE_PENDING;
 }
 
@@ -301,23 +274,23 @@ static void job_done(void *arg)
     struct score_job *job = arg;
     struct score_state *st = job->st;
 
-    st->work = NULL;
-    evtimer_del(st->guard);
-    apply(st, job, st->v);
+    st->cw.work = NULL;
+    evtimer_del(st->cw.guard);
+    apply(st, job, st->cw.v);
     job_release(job);
-    engine_check_done(st->es);
+    engine_check_done(st->cw.es);
 }
 
 static void on_guard(evutil_socket_t fd, short what, void *arg)
 {
     struct score_state *st = arg;
 
-    work_cancel(st->work);
-    st->work = NULL;
+    work_cancel(st->cw.work);
+    st->cw.work = NULL;
     log_warn("session=%s scoring: not done in time; message accepted "
              "unscored",
-             st->session_id);
-    engine_check_done(st->es);
+             st->cw.session_id);
+    engine_check_done(st->cw.es);
 }
 
 /* ---- the verdict ---- */
@@ -337,14 +310,14 @@ static void log_result(const struct score_state *st,
                        const struct score_job *job, const char *action,
                        const struct score_threshold *t)
 {
-    const struct config *cfg = engine_session_config(st->es);
+    const struct config *cfg = engine_session_config(st->cw.es);
     char tests[1024];
 
     score_result_tests(cfg->policy->scoring->rules, &job->res, tests,
                        sizeof(tests));
     log_info("session=%s score=%.1f required=%.1f action=%s tests=%s "
              "scanned=%zu time=%.3fs%s%s",
-             st->session_id, job->res.score, t->tag_on ? t->tag : 0.0, action,
+             st->cw.session_id, job->res.score, t->tag_on ? t->tag : 0.0, action,
              tests[0] ? tests : "-", st->scanned, job->res.seconds,
              job->res.out_of_time ? " incomplete=time" : "",
              job->res.limit_errors ? " regex_limits=yes" : "");
@@ -360,7 +333,7 @@ static void apply(struct score_state *st, const struct score_job *job,
     if (job->rc != 0) {
         log_warn("session=%s scoring: out of memory; message accepted "
                  "unscored",
-                 st->session_id);
+                 st->cw.session_id);
         return;
     }
     action = action_of(t, job->res.score);
@@ -416,5 +389,5 @@ const struct check_ops check_score = {
     .summary = score_summary,
     .checkpoints = CP_BIT(CP_EOM),
     .run = score_run,
-    .session_free = score_session_free,
+    .session_free = check_work_free,
 };

@@ -24,6 +24,7 @@
 
 #include "authres.h"
 #include "check.h"
+#include "check_work.h"
 #include "check_spf.h"
 #include "config.h"
 #include "log.h"
@@ -46,12 +47,8 @@ struct spf_job {
 };
 
 struct spf_state {
-    struct engine_session *es;
-    struct verdict *v;          /* of the run waiting for us */
-    struct work *work;          /* pending check */
-    struct event *guard;
+    struct check_work cw;       /* first: the pool job and its guard */
     struct timespec started;
-    char session_id[32];
     struct spf_query q;         /* what outcome answers */
     struct spf_outcome outcome;
     bool have;                  /* outcome is the current transaction's */
@@ -79,32 +76,8 @@ static void log_outcome(const struct spf_state *st);
 static struct spf_state *state_of(struct engine_session *es,
                                   const struct engine_ctx *ctx)
 {
-    void **slot = engine_session_state(es, &check_spf);
-    struct spf_state *st = *slot;
-
-    if (st)
-        return st;
-    if (!(st = calloc(1, sizeof(*st))))
-        return NULL;
-    st->es = es;
-    st->guard = evtimer_new(engine_session_base(es), on_guard, st);
-    if (!st->guard) {
-        free(st);
-        return NULL;
-    }
-    snprintf(st->session_id, sizeof(st->session_id), "%s",
-             ctx->session_id ? ctx->session_id : "-");
-    *slot = st;
-    return st;
-}
-
-static void spf_session_free(void *state)
-{
-    struct spf_state *st = state;
-
-    work_cancel(st->work); /* the job is freed by the pool */
-    event_free(st->guard);
-    free(st);
+    return check_work_state(es, &check_spf, ctx, sizeof(struct spf_state),
+                            on_guard);
 }
 
 const struct spf_outcome *check_spf_outcome(struct engine_session *es)
@@ -163,19 +136,19 @@ static enum engine_status check_mail(struct engine_session *es,
     job->dns = cfg->dns;
     job->st = st;
     st->q = q;
-    st->work = workpool_submit(workpool_shared(), engine_session_base(es),
+    st->cw.work = workpool_submit(workpool_shared(), engine_session_base(es),
                                job_run, job_done, free, job);
-    if (!st->work) {
+    if (!st->cw.work) {
         struct spf_outcome busy = {.result = SPFR_TEMPERROR};
         snprintf(busy.why, sizeof(busy.why), "no SPF worker free");
         free(job);
         finish(st, &busy, v);
         return ENGINE_DONE;
     }
-    st->v = v;
+    st->cw.v = v;
     guard.tv_sec = (SPF_BUDGET_MS + cfg->dns.timeout + GUARD_SLACK_MS) / 1000;
     guard.tv_usec = 0;
-    evtimer_add(st->guard, &guard);
+    evtimer_add(st->cw.guard, &guard);
     return ENGINE_PENDING;
 }
 
@@ -210,11 +183,11 @@ static void job_done(void *arg)
     struct spf_job *job = arg;
     struct spf_state *st = job->st;
 
-    st->work = NULL;
-    evtimer_del(st->guard);
-    finish(st, &job->out, st->v);
+    st->cw.work = NULL;
+    evtimer_del(st->cw.guard);
+    finish(st, &job->out, st->cw.v);
     free(job);
-    engine_check_done(st->es);
+    engine_check_done(st->cw.es);
 }
 
 static void on_guard(evutil_socket_t fd, short what, void *arg)
@@ -222,11 +195,11 @@ static void on_guard(evutil_socket_t fd, short what, void *arg)
     struct spf_state *st = arg;
     struct spf_outcome late = {.result = SPFR_TEMPERROR};
 
-    work_cancel(st->work);
-    st->work = NULL;
+    work_cancel(st->cw.work);
+    st->cw.work = NULL;
     snprintf(late.why, sizeof(late.why), "SPF check took too long");
-    finish(st, &late, st->v);
-    engine_check_done(st->es);
+    finish(st, &late, st->cw.v);
+    engine_check_done(st->cw.es);
 }
 
 /* ---- the result ---- */
@@ -246,7 +219,7 @@ static void finish(struct spf_state *st, const struct spf_outcome *o,
 /* What the policy says for this result. */
 static void apply(struct spf_state *st, struct verdict *v)
 {
-    const struct config *cfg = engine_session_config(st->es);
+    const struct config *cfg = engine_session_config(st->cw.es);
     const struct spf_rule *r = &cfg->policy->spf->on[st->outcome.result];
 
     if (r->action == SPF_ACT_ACCEPT)
@@ -268,7 +241,7 @@ static void log_outcome(const struct spf_state *st)
     clock_gettime(CLOCK_MONOTONIC, &now);
     log_info("session=%s spf=%s identity=%s domain=<%s> client=[%s] "
              "helo=<%s> mailfrom=<%s> lookups=%u voids=%u time=%.3fs%s%s%s",
-             st->session_id, spf_result_name(o->result),
+             st->cw.session_id, spf_result_name(o->result),
              o->identity == SPFID_HELO ? "helo" : "mailfrom",
              log_sanitize(o->domain, dom, sizeof(dom)), st->q.ip,
              log_sanitize(st->q.helo, helo, sizeof(helo)),
@@ -312,5 +285,5 @@ const struct check_ops check_spf = {
     .summary = spf_summary,
     .checkpoints = CP_BIT(CP_MAIL),
     .run = spf_run,
-    .session_free = spf_session_free,
+    .session_free = check_work_free,
 };
