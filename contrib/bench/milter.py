@@ -28,8 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "functional"))
 
 import wardentest  # noqa: E402  (the tests' private Postfix and helpers)
+from sinklib import Sink  # noqa: E402
 
-SINK = "/usr/sbin/smtp-sink"
 SOURCE = "/usr/sbin/smtp-source"
 
 LIMITS = """limits:
@@ -38,42 +38,6 @@ LIMITS = """limits:
   - {name: rcpts-per-domain, key: rcpt_domain, count: recipients,
      rate: 10000000/1m}
 """
-
-
-class Sink:
-    """smtp-sink -c: its running counter line says how many messages."""
-
-    def __init__(self, tmp, name):
-        self.port = wardentest.free_port()
-        self.out = os.path.join(tmp, "sink.%s.out" % name)
-        with open(self.out, "wb") as f:
-            self.proc = subprocess.Popen(
-                [SINK, "-c", "-u", "nobody", "-m", "2000",
-                 "127.0.0.1:%d" % self.port, "4096"],
-                stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wardentest.wait_for(lambda: wardentest.port_listening(self.port),
-                            message="smtp-sink")
-
-    @property
-    def address(self):
-        return "127.0.0.1:%d" % self.port
-
-    def count(self):
-        with open(self.out, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 4096))
-            tail = f.read()
-        import re
-        found = re.findall(rb"mesg=(\d+)", tail)
-        return int(found[-1]) if found else 0
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def start_warden(binary, tmp, name, policy):
