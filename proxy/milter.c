@@ -583,7 +583,10 @@ static void add_headers(SMFICTX *ctx, struct mconn *c)
             continue;
         }
         *colon = '\0';
-        if (smfi_insheader(ctx, 0, line, colon + 1 + (colon[1] == ' ')) !=
+        /* with SMFIP_HDR_LEADSPC the MTA takes the value as written,
+         * its leading blank included */
+        if (smfi_insheader(ctx, 0, line,
+                           colon + 1 + (!c->leadspc && colon[1] == ' ')) !=
             MI_SUCCESS)
             log_warn("session=%s milter: the MTA did not take header %s",
                      c->id, line);

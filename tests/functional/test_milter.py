@@ -298,3 +298,39 @@ def test_milter_config_errors(tmp_path):
     r = subprocess.run([_warden_bin(), "-t", "-c", str(cfg)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_content_scoring_through_milter(warden_factory, postfix_factory,
+                                        tmp_path):
+    """Scoring runs at end of message in milter mode too: a tagged message
+    arrives at the sink with Warden's X-Spam-* fields inserted by Postfix
+    (and a forged one deleted), a message over the reject threshold gets
+    Warden's 550 from Postfix and never reaches the sink."""
+    rules = tmp_path / "local.cf"
+    rules.write_text("body LOCAL_TAG /tag me please/\nscore LOCAL_TAG 6\n"
+                     "body LOCAL_BAD /reject me please/\nscore LOCAL_BAD 20\n")
+    pol = tmp_path / "scoring.yaml"
+    pol.write_text("scoring:\n  rules: [local.cf]\n  thresholds:\n"
+                   "    - tag: 5\n      tempfail: 10\n      reject: 15\n"
+                   "      reject_reply: \"550 5.7.1 Spam score too high\"\n")
+    w, port = milter_warden(warden_factory, tmp_path, [pol])
+    pf = postfix_with_milter(postfix_factory, port)
+    codes, last = send(pf.port, "a@example.org", ["b@example.com"],
+                       body=b"Subject: s\r\nX-Spam-Flag: YES\r\n\r\n"
+                            b"please reject me please\r\n")
+    assert codes[-1] == 550 and b"5.7.1 Spam score too high" in last.raw, \
+        (codes, last)
+    codes, last = send(pf.port, "a@example.org", ["b@example.com"],
+                       body=b"Subject: t\r\nX-Spam-Flag: forged\r\n\r\n"
+                            b"tag me please\r\n")
+    assert codes[-1] == 250, (codes, last)
+    msgs = pf.sink.wait_messages(1, timeout=30)
+    assert len(msgs) == 1
+    got = msgs[0]
+    assert b"X-Spam-Flag: YES\r\n" in got and b"X-Spam-Score: 6.0" in got
+    assert b"X-Spam-Flag: forged" not in got
+    assert b"tag me please" in got
+    time.sleep(0.5)
+    assert len(pf.sink.messages) == 1
+    w.wait_log(r"result=accepted queue_id=\w+")
+    w.wait_log(r"check=- score=6\.0 result=accepted")
