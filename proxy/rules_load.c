@@ -30,6 +30,9 @@
 #include "rules_regex.h"
 
 #define MAX_INCLUDE_DEPTH 16
+/* Files read in all: includes repeated in a tree of files would otherwise
+ * make the work exponential in the depth. */
+#define MAX_FILES_READ 1000
 #define MAX_COND_DEPTH 32
 #define RULE_NAME_MAX 128
 /* What `if (version >= N)` compares against: the SpamAssassin release
@@ -47,6 +50,7 @@ struct loader {
     struct errors *errs;
     unsigned flags;
     int depth;
+    struct { dev_t dev; ino_t ino; } open[MAX_INCLUDE_DEPTH]; /* the stack */
     const char *file; /* the file being read */
     unsigned line;
     struct cond conds[MAX_COND_DEPTH];
@@ -327,13 +331,33 @@ static void load_file(struct loader *l, const char *path)
     char *s = NULL;
     size_t cap = 0;
 
+    struct stat st;
+
     if (l->depth >= MAX_INCLUDE_DEPTH) {
         error(l, "include nested too deep (an include loop?)");
+        return;
+    }
+    if (l->rs->nfiles >= MAX_FILES_READ) {
+        error(l, "more than %d rule files read: includes repeat too much",
+              MAX_FILES_READ);
         return;
     }
     if (!(f = fopen(path, "r"))) {
         error(l, "%s: %s", path, strerror(errno));
         return;
+    }
+    if (fstat(fileno(f), &st) == 0) {
+        for (int i = 0; i < l->depth; i++)
+            if (l->open[i].dev == st.st_dev && l->open[i].ino == st.st_ino) {
+                error(l, "include loop: %s is already being read", path);
+                fclose(f);
+                return;
+            }
+        l->open[l->depth].dev = st.st_dev;
+        l->open[l->depth].ino = st.st_ino;
+    } else {
+        l->open[l->depth].dev = 0;
+        l->open[l->depth].ino = 0;
     }
     memcpy(conds, l->conds, sizeof(conds));
     l->depth++;
@@ -1207,7 +1231,7 @@ struct ruleset *ruleset_load(char *const *paths, size_t npaths, unsigned flags,
                              struct errors *errs)
 {
     struct ruleset *rs = calloc(1, sizeof(*rs));
-    struct loader l = {rs, errs, flags, 0, NULL, 0, {{0}}, 0};
+    struct loader l = {.rs = rs, .errs = errs, .flags = flags};
     size_t before = errs->n;
 
     if (!rs) {

@@ -304,6 +304,7 @@ bool ymap_open(struct ymap *m, struct yamldoc *d, yaml_node_t *node,
 {
     m->d = d;
     m->node = NULL;
+    m->line = yamldoc_line(node);
     snprintf(m->name, sizeof(m->name), "%s", name);
     if (!node || yamldoc_is_null(node))
         return true;
@@ -388,7 +389,8 @@ void ymap_error(const struct ymap *m, const yaml_node_t *at, const char *key,
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
     join_name(name, sizeof(name), m->name, key);
-    errors_add(m->d->errs, m->d->file, yamldoc_line(at ? at : m->node),
+    errors_add(m->d->errs, m->d->file,
+               at ? yamldoc_line(at) : m->node ? yamldoc_line(m->node) : m->line,
                "%s: %s", name, reason);
 }
 

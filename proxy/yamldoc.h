@@ -39,6 +39,7 @@ struct yamldoc_enum {
 struct ymap {
     struct yamldoc *d;
     yaml_node_t *node; /* a mapping, or NULL for an empty one */
+    unsigned line;     /* where it is (an empty one too), for errors */
     char name[96];
 };
 
