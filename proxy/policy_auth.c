@@ -38,7 +38,6 @@ static bool section_once(const struct ymap *top, const char *key,
 static void load_action(const struct ymap *m, const char *key,
                         const struct action_defaults *def, bool accept_only,
                         struct auth_rule *rule);
-static void load_scope(const struct ymap *m, struct auth_scope *s);
 static bool valid_domain(const char *s);
 
 /* dkim_sign: */
@@ -121,8 +120,10 @@ out:
 }
 
 /* listeners, and exempt: networks, networks_file, authenticated (true:
- * authenticated sessions are not checked, the default). */
-static void load_scope(const struct ymap *m, struct auth_scope *s)
+ * authenticated sessions are not checked, the default: they are users
+ * sending through a submission port). */
+void policy_load_scope(const struct ymap *m, struct auth_scope *s,
+                       const char *what)
 {
     static const char *const keys[] = {"networks", "networks_file",
                                        "authenticated", NULL};
@@ -132,8 +133,8 @@ static void load_scope(const struct ymap *m, struct auth_scope *s)
     if (ymap_strlist(m, "listeners", &s->listeners, &s->nlisteners) > 0 &&
         s->nlisteners == 0)
         ymap_error(m, ymap_get(m, "listeners"), "listeners",
-                   "empty list; leave listeners out to check on every "
-                   "listener");
+                   "empty list; leave listeners out to %s on every "
+                   "listener", what);
     if (ymap_sub(m, "exempt", keys, &e)) {
         if (policy_load_cidrs(&e, "networks", &s->exempt_networks) == 0)
             ymap_error(&e, ymap_get(&e, "networks"), "networks",
@@ -196,7 +197,7 @@ void policy_load_dkim(const struct ymap *top, struct policy *p)
     ymap_uint(&m, "max_signatures", 1, DKIMV_SIGS_MAX, &dp->max_signatures);
     dp->max_message_size = DKIMV_SIZE_DEFAULT;
     ymap_size(&m, "max_message_size", 1024, &dp->max_message_size);
-    load_scope(&m, &dp->scope);
+    policy_load_scope(&m, &dp->scope, "check");
     p->dkim = dp;
 }
 
@@ -445,7 +446,7 @@ void policy_load_dmarc(const struct ymap *top, struct policy *p)
     load_action(&m, "fail", &def, false, &dp->fail);
     load_action(&m, "temperror", &def, false, &dp->temperror);
     load_action(&m, "permerror", &def, false, &dp->permerror);
-    load_scope(&m, &dp->scope);
+    policy_load_scope(&m, &dp->scope, "check");
     path = ymap_str(&m, "public_suffix_list", &list) > 0
                ? yamldoc_path(m.d, list)
                : must(strdup(ORGDOMAIN_DEFAULT_LIST));

@@ -35,6 +35,12 @@ void policy_load_dmarc(const struct ymap *top, struct policy *p);
 /* Loaded in policy_score.c (with the rule files it names). */
 void policy_load_scoring(const struct ymap *top, struct policy *p);
 /* After every file: what the sections need of each other. */
+/* listeners and exempt: {networks, networks_file, authenticated} of a
+ * section; what names the section's work in messages ("check", "score"). */
+struct auth_scope;
+void policy_load_scope(const struct ymap *m, struct auth_scope *s,
+                       const char *what);
+
 void policy_check_auth(const struct policy *p, struct errors *errs);
 
 #endif

@@ -37,7 +37,6 @@ static const char default_reject[] =
     "550 5.7.1 Message content rejected as spam";
 
 static void load_rules(const struct ymap *m, struct score_policy *sp);
-static void load_scope(const struct ymap *m, struct auth_scope *s);
 static void load_thresholds(const struct ymap *m, struct score_policy *sp);
 static bool load_threshold(const struct ylist *l, size_t i,
                            struct score_threshold *t);
@@ -74,7 +73,7 @@ void policy_load_scoring(const struct ymap *top, struct policy *p)
     sp->timeout_ms = SCORE_TIMEOUT_DEFAULT;
     ymap_size(&m, "max_scan_size", 1024, &sp->max_scan);
     ymap_duration(&m, "timeout", 10, &sp->timeout_ms);
-    load_scope(&m, &sp->scope);
+    policy_load_scope(&m, &sp->scope, "score");
     load_thresholds(&m, sp);
     load_rules(&m, sp);
     p->scoring = sp;
@@ -108,32 +107,6 @@ static void load_rules(const struct ymap *m, struct score_policy *sp)
     if (sp->rules && errs->n == before)
         ruleset_log_summary(sp->rules, "scoring rules");
     yamldoc_strv_free(v, n);
-}
-
-/* listeners, and exempt: networks, networks_file, authenticated (true:
- * authenticated sessions are not scored, the default: they are users
- * sending through a submission port). */
-static void load_scope(const struct ymap *m, struct auth_scope *s)
-{
-    static const char *const keys[] = {"networks", "networks_file",
-                                       "authenticated", NULL};
-    bool skip_authenticated = true;
-    struct ymap e;
-
-    if (ymap_strlist(m, "listeners", &s->listeners, &s->nlisteners) > 0 &&
-        s->nlisteners == 0)
-        ymap_error(m, ymap_get(m, "listeners"), "listeners",
-                   "empty list; leave listeners out to score on every "
-                   "listener");
-    if (ymap_sub(m, "exempt", keys, &e)) {
-        if (policy_load_cidrs(&e, "networks", &s->exempt_networks) == 0)
-            ymap_error(&e, ymap_get(&e, "networks"), "networks",
-                       "empty list; leave networks out to exempt no "
-                       "network");
-        policy_load_cidr_file(&e, "networks_file", &s->exempt_networks);
-        ymap_bool(&e, "authenticated", &skip_authenticated);
-    }
-    s->check_authenticated = !skip_authenticated;
 }
 
 static void default_threshold(struct score_threshold *t)
