@@ -2,11 +2,16 @@
 # Build Warden's fuzz targets with clang + libFuzzer + ASan + UBSan and run
 # each for a bounded time, starting from its seed corpus.
 #
-#   contrib/fuzz.sh [--seconds N] [--runs N] [--keep DIR] [TARGET...]
+#   contrib/fuzz.sh [--seconds N] [--runs N] [--seed N] [--keep DIR]
+#                   [TARGET...]
 #
 #   --seconds N  time per target (default 60)
 #   --runs N     stop a target after N executions instead (with --seconds
 #                as an upper bound)
+#   --seed N     libFuzzer's random seed (default: a new one each run).
+#                CI passes a fixed seed so that its result belongs to the
+#                commit under test and reproduces with the same command;
+#                exploring with fresh seeds is the long runs' job.
 #   --keep DIR   keep the corpus each target grew in DIR/TARGET (for
 #                contrib/fuzz-coverage.sh); default: a scratch directory
 #   TARGET       names like "datascan" (default: every tests/fuzz/fuzz_*.c)
@@ -21,13 +26,15 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER=60
 RUNS=
+SEED=
 KEEP=
 while [ $# -gt 0 ]; do
     case $1 in
         --seconds) SECONDS_PER=${2:?}; shift 2 ;;
         --runs)    RUNS=${2:?}; shift 2 ;;
+        --seed)    SEED=${2:?}; shift 2 ;;
         --keep)    KEEP=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -68,6 +75,7 @@ for t in "${targets[@]}"; do
     args=(-max_total_time="$SECONDS_PER" -print_final_stats=1
           -artifact_prefix="$WORK/$t/artifacts/" -timeout=10 -rss_limit_mb=2048)
     [ -n "$RUNS" ] && args+=(-runs="$RUNS")
+    [ -n "$SEED" ] && args+=(-seed="$SEED")
     [ -f tests/fuzz/$t.dict ] && args+=(-dict=tests/fuzz/$t.dict)
     log=$WORK/$t/log
     if "$bin" "${args[@]}" "$WORK/$t/corpus" "$seeds" >"$log" 2>&1; then
@@ -82,11 +90,17 @@ for t in "${targets[@]}"; do
     size=$(find -L "$WORK/$t/corpus" "$seeds" -type f | wc -l)
     printf '%-14s %12s %8s %8s  %s\n' "$t" "${execs:-?}" "${cov:-?}" "$size" "$result"
     if [ "$result" != ok ]; then
-        (grep -E "ERROR|SUMMARY|check failed|runtime error" "$log" || tail -n 5 "$log") |
-            head -5 | sed 's/^/    /'
+        (grep -E "ERROR|SUMMARY|check failed|runtime error|^  (script|session):" \
+            "$log" || tail -n 5 "$log") | head -8 | sed 's/^/    /'
         for a in "$WORK/$t/artifacts"/*; do
             [ -f "$a" ] || continue
             cp "$a" "$seeds/" && echo "    input saved: $seeds/${a##*/}"
+            # a CI machine's files are gone after the run: its log keeps
+            # the input, to reproduce with  base64 -d > crash; fuzz_T crash
+            if [ "$(stat -c %s "$a")" -le 16384 ]; then
+                echo "    input (base64):"
+                base64 -w 76 "$a" | sed 's/^/      /'
+            fi
         done
     fi
 done
