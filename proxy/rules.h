@@ -14,6 +14,7 @@
  *   describe NAME text
  *   tflags NAME nice multiple maxhits=N ...
  *   include FILE                   (relative to the including file)
+ *   replace_tag, replace_rules ... (ReplaceTags, see rules_replace.h)
  *   if (version >= N) / ifplugin NAME / else / endif
  *   # comments ("\#" is a literal #)
  *
@@ -102,6 +103,7 @@ struct rule {
     char where[200]; /* "file:line" of the definition */
     char score_where[200]; /* "file:line" of its score, "" if none */
     struct rx *rx;   /* header, body, rawbody, uri, full */
+    char *literal;   /* its "/re/flags" as written: only while loading */
     /* header rules */
     size_t hkey;    /* index into ruleset.hkeys */
     bool negate;    /* !~ */

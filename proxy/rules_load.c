@@ -28,6 +28,7 @@
 #include "log.h"
 #include "rules_meta.h"
 #include "rules_regex.h"
+#include "rules_replace.h"
 
 #define MAX_INCLUDE_DEPTH 16
 /* Files read in all: includes repeated in a tree of files would otherwise
@@ -55,6 +56,7 @@ struct loader {
     unsigned line;
     struct cond conds[MAX_COND_DEPTH];
     int nconds;
+    struct replace_tags *tags; /* ReplaceTags settings, applied at finish */
 };
 
 static void load_path(struct loader *l, const char *path);
@@ -431,17 +433,23 @@ static void read_line(struct loader *l, char *s)
             return;
         }
     }
+    if (replace_is_directive(word)) {
+        char err[256];
+        if (replace_directive(l->tags, word, args, err, sizeof(err)) != 0)
+            error(l, "%s", err);
+        return;
+    }
     skip(l, word, "%s: not supported by Warden", word);
 }
 
 /* ---- if / ifplugin / else / endif ---- */
 
-/* The plugins whose settings and rules Warden reads: none yet (their
- * blocks hold eval tests and settings of code Warden does not run). */
+/* The plugins whose settings and rules Warden reads: ReplaceTags (its
+ * settings rewrite patterns, see rules_replace.h). Other plugins' blocks
+ * hold eval tests and settings of code Warden does not run. */
 static bool have_plugin(const char *name)
 {
-    (void)name;
-    return false;
+    return strcmp(name, "Mail::SpamAssassin::Plugin::ReplaceTags") == 0;
 }
 
 /* Features of SpamAssassin's Conf that Warden's reading has. */
@@ -648,6 +656,8 @@ static void undefine(struct rule *r)
     r->expr = NULL;
     free(r->if_unset);
     r->if_unset = NULL;
+    free(r->literal);
+    r->literal = NULL;
     r->negate = r->exists = false;
 }
 
@@ -728,6 +738,7 @@ static void pattern_rule(struct loader *l, char *args, const char *dir,
         return;
     }
     r->rx = rx;
+    r->literal = strdup(rest);
 }
 
 static void d_body(struct loader *l, char *args)
@@ -887,6 +898,7 @@ static void d_header(struct loader *l, char *args)
         return;
     }
     r->rx = rx;
+    r->literal = strdup(rest);
     r->negate = negate;
     r->if_unset = unset;
     r->hkey = (size_t)key;
@@ -1200,8 +1212,51 @@ static void spread_partial(struct ruleset *rs)
     }
 }
 
+/* Rewrite the patterns replace_rules names with their tags, and drop the
+ * literals, which only loading needed. */
+static void replace_tags(struct loader *l)
+{
+    char err[256], warn[256], msg[600];
+
+    for (size_t i = 0; i < l->rs->n; i++) {
+        struct rule *r = &l->rs->v[i];
+        char *lit = r->literal, *expanded;
+        struct rx *rx = NULL;
+
+        r->literal = NULL;
+        if (!lit || !r->rx || !replace_wants(l->tags, r->name)) {
+            free(lit);
+            continue;
+        }
+        expanded = replace_expand(l->tags, lit, err, sizeof(err), warn,
+                                  sizeof(warn));
+        if (expanded)
+            rx = rx_compile(expanded, err, sizeof(err));
+        free(expanded);
+        free(lit);
+        if (*warn) {
+            snprintf(msg, sizeof(msg), "%s: %s", r->name, warn);
+            skip_at(l->rs, r->where, "ReplaceTags setting not defined", msg);
+        }
+        if (rx) {
+            rx_free(r->rx);
+            r->rx = rx;
+        } else if ((l->flags & RULES_LENIENT) || strstr(err, "too large")) {
+            /* PCRE2 caps a compiled pattern at 64 KB; Perl has no cap, and
+             * some of SpamAssassin's tagged patterns are bigger */
+            snprintf(msg, sizeof(msg), "%s (with its tags): %s", r->name, err);
+            skip_at(l->rs, r->where, "regex PCRE2 does not take", msg);
+            r->defined = false;
+        } else {
+            errors_add(l->errs, NULL, 0, "%s: %s (with its tags): %s",
+                       r->where, r->name, err);
+        }
+    }
+}
+
 static void finish(struct loader *l)
 {
+    replace_tags(l);
     compile_metas(l);
     spread_partial(l->rs);
     default_scores(l->rs);
@@ -1238,6 +1293,11 @@ struct ruleset *ruleset_load(char *const *paths, size_t npaths, unsigned flags,
         errors_add(errs, NULL, 0, "rules: out of memory");
         return NULL;
     }
+    if (!(l.tags = replace_new())) {
+        errors_add(errs, NULL, 0, "rules: out of memory");
+        free(rs);
+        return NULL;
+    }
     add_externals(&l);
     for (size_t i = 0; i < npaths; i++) {
         l.file = NULL;
@@ -1245,6 +1305,7 @@ struct ruleset *ruleset_load(char *const *paths, size_t npaths, unsigned flags,
         load_path(&l, paths[i]);
     }
     finish(&l); /* even after errors: report the metas' too */
+    replace_free(l.tags);
     if (errs->n != before) {
         ruleset_free(rs);
         return NULL;

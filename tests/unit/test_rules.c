@@ -20,6 +20,7 @@
 
 #include "errassert.h"
 #include "rules.h"
+#include "rules_regex.h"
 #include "tmpdir.h"
 
 static struct ruleset *load_text(const struct tdir *t, const char *name,
@@ -446,6 +447,74 @@ static void test_shipped_rules(void **state)
     free(dir);
 }
 
+/* ---- ReplaceTags ---- */
+
+static const char replace_cf[] =
+    "body FUZZ /<inter SP><post P2><A><B>x/i\n"       /* 1 */
+    "header SUBJ Subject =~ /<A><B>/\n"               /* 2 */
+    "body UNLISTED /<A>/\n"                           /* 3 */
+    "body HTML /<font> <A>/\n"                        /* 4 */
+    "body NESTED /<ALL>/\n"                           /* 5 */
+    "body NO_INTER /<inter X><A><A>/\n"               /* 6 */
+    "ifplugin Mail::SpamAssassin::Plugin::ReplaceTags\n"/* 7 */
+    "replace_start <\n"                               /* 8 */
+    "replace_end >\n"                                 /* 9 */
+    "replace_tag A [a@]\n"                            /* 10 */
+    "replace_tag B b|8\n"                             /* 11 */
+    "replace_tag ALL (?:<A>|z)\n"                     /* 12 */
+    "replace_inter SP \\s?\n"                         /* 13 */
+    "replace_post P2 {1,2}\n"                         /* 14 */
+    "replace_rules FUZZ SUBJ\n"                       /* 15 */
+    "replace_rules HTML NESTED NO_INTER\n"            /* 16 */
+    "endif\n";
+
+static void test_replace_tags(void **state)
+{
+    struct errors errs = {0};
+    char *path;
+    struct ruleset *rs = load_text(*state, "tags.cf", replace_cf, &path, &errs);
+
+    dump_errors(&errs);
+    assert_non_null(rs);
+    /* post after each tag, inter between adjacent ones; a tag is a group,
+     * so "b|8" stays one alternative */
+    assert_string_equal(rx_pattern(find(rs, "FUZZ")->rx),
+                        "(?:[a@]){1,2}\\s?(?:b|8){1,2}x");
+    assert_int_equal(rx_count(find(rs, "FUZZ")->rx, "@a 8x", 5, 1), 1);
+    assert_int_equal(rx_count(find(rs, "FUZZ")->rx, "a8", 2, 1), 0);
+    assert_string_equal(rx_pattern(find(rs, "SUBJ")->rx), "(?:[a@])(?:b|8)");
+    /* only the rules replace_rules names are rewritten */
+    assert_string_equal(rx_pattern(find(rs, "UNLISTED")->rx), "<A>");
+    /* a name that is not a tag stays as written */
+    assert_string_equal(rx_pattern(find(rs, "HTML")->rx), "<font> (?:[a@])");
+    /* tags in tag values */
+    assert_string_equal(rx_pattern(find(rs, "NESTED")->rx),
+                        "(?:(?:(?:[a@])|z))");
+    /* an undefined inter adds nothing, as in SpamAssassin, with a warning */
+    assert_string_equal(rx_pattern(find(rs, "NO_INTER")->rx),
+                        "(?:[a@])(?:[a@])");
+    assert_warning(rs, path, 6, "replace_inter X is not defined");
+    ruleset_free(rs);
+    free(path);
+
+    /* errors carry the rule's file:line */
+    rs = load_text(*state, "badtags.cf",
+                   "body LOOP /<L>/\n"                 /* 1 */
+                   "body TAGS /<A><A>/\n"              /* 2 */
+                   "replace_tag L x<L>\n"              /* 3 */
+                   "replace_tag A a\n"                 /* 4 */
+                   "replace_tag B-AD a\n"              /* 5 */
+                   "replace_start\n"                   /* 6 */
+                   "replace_rules LOOP TAGS\n",        /* 7 */
+                   &path, &errs);
+    assert_null(rs);
+    assert_error(&errs, path, 1, "nested more than");
+    assert_error(&errs, path, 5, "bad name");
+    assert_error(&errs, path, 6, "expected one delimiter");
+    errors_free(&errs);
+    free(path);
+}
+
 /* SpamAssassin's own rules, when installed: they load, nothing crashes. */
 static void test_spamassassin_rules(void **state)
 {
@@ -460,6 +529,13 @@ static void test_spamassassin_rules(void **state)
     assert_true(rs->nplan[RULE_HEADER] > 100);
     assert_true(rs->nplan[RULE_BODY] > 100);
     assert_true(rs->nskips > 5);
+    /* 25_replace.cf's rules are written with ReplaceTags */
+    const struct rule *r = ruleset_find(rs, "FUZZY_BILLION");
+    if (r && r->rx) {
+        assert_null(strstr(rx_pattern(r->rx), "<B>"));
+        assert_int_equal(rx_count(r->rx, "b1ll1on", 7, 1), 1);
+        assert_int_equal(rx_count(r->rx, "billion", 7, 1), 0);
+    }
     ruleset_free(rs);
 }
 
@@ -476,6 +552,7 @@ int main(void)
         T(test_meta_errors),
         T(test_negative_needs_nice),
         T(test_lenient),
+        T(test_replace_tags),
         T(test_include_and_directory),
         T(test_shipped_rules),
         T(test_spamassassin_rules),
