@@ -85,17 +85,23 @@ fail:
     return NULL;
 }
 
+static void fields_free(struct msgview_field *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].raw);
+        g_free(v[i].decoded);
+    }
+    free(v);
+}
+
 void msgview_free(struct msgview *mv)
 {
     if (!mv)
         return;
     buf_free(&mv->full);
-    for (size_t i = 0; i < mv->nfields; i++) {
-        free(mv->fields[i].name);
-        free(mv->fields[i].raw);
-        g_free(mv->fields[i].decoded);
-    }
-    free(mv->fields);
+    fields_free(mv->fields, mv->nfields);
+    fields_free(mv->part_fields, mv->npart_fields);
     strv_free(&mv->body);
     strv_free(&mv->rawbody);
     strv_free(&mv->uris);
@@ -165,6 +171,33 @@ static const char *field_decoded(struct msgview_field *f)
     if (!f->decoded)
         f->decoded = g_mime_utils_header_decode_text(parser_opts, f->raw);
     return f->decoded ? f->decoded : f->raw;
+}
+
+static int add_instances(struct msgview_field *v, size_t n, const char *field,
+                         enum header_mod mod, struct strv *out)
+{
+    struct buf b = {0};
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (strcasecmp(v[i].name, field) != 0)
+            continue;
+        const char *s = mod == HDR_RAW ? v[i].raw : field_decoded(&v[i]);
+        b.n = 0;
+        if (buf_add(&b, s, strlen(s)) != 0 || buf_addc(&b, '\n') != 0 ||
+            strv_add(out, b.p, b.n) != 0)
+            rc = -1;
+    }
+    buf_free(&b);
+    return rc;
+}
+
+int msgview_mime_header(struct msgview *mv, const char *field,
+                        enum header_mod mod, struct strv *out)
+{
+    if (add_instances(mv->fields, mv->nfields, field, mod, out) != 0)
+        return -1;
+    return add_instances(mv->part_fields, mv->npart_fields, field, mod, out);
 }
 
 /* The first mailbox of an address list: its address or display name. */
@@ -376,10 +409,47 @@ static void walk_text(struct walk *w, GMimePart *part, GMimeContentType *ct)
     g_free(utf8);
 }
 
+/* A part's header fields, as add_field keeps the message's: unfolded, the
+ * blanks before the value removed. */
+static void keep_part_fields(struct msgview *mv, GMimeObject *obj)
+{
+    GMimeHeaderList *list = g_mime_object_get_header_list(obj);
+    int n = list ? g_mime_header_list_get_count(list) : 0;
+
+    for (int i = 0; i < n && mv->npart_fields < MSGVIEW_MAX_PART_FIELDS; i++) {
+        GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+        const char *name = g_mime_header_get_name(h);
+        const char *raw = g_mime_header_get_raw_value(h);
+        struct msgview_field *v;
+        struct buf b = {0};
+
+        if (!name || !raw)
+            continue;
+        raw += strspn(raw, " \t");
+        for (; *raw; raw++)
+            if (*raw != '\r' && *raw != '\n')
+                buf_addc(&b, *raw);
+        while (b.n > 0 && (b.p[b.n - 1] == ' ' || b.p[b.n - 1] == '\t'))
+            b.p[--b.n] = '\0';
+        char *copy = strdup(name);
+        if (!copy || (!b.p && buf_add(&b, "", 0) != 0) ||
+            !(v = realloc(mv->part_fields,
+                          (mv->npart_fields + 1) * sizeof(*v)))) {
+            free(copy);
+            buf_free(&b);
+            return;
+        }
+        mv->part_fields = v;
+        v[mv->npart_fields++] = (struct msgview_field){copy, b.p, NULL};
+    }
+}
+
 static void walk_object(struct walk *w, GMimeObject *obj, int depth)
 {
     if (!obj || depth > MSGVIEW_MAX_DEPTH || w->mv->nparts >= MSGVIEW_MAX_PARTS)
         return;
+    if (depth > 0) /* the message's own fields are read by read_fields */
+        keep_part_fields(w->mv, obj);
     if (GMIME_IS_MULTIPART(obj)) {
         GMimeMultipart *mp = GMIME_MULTIPART(obj);
         int n = g_mime_multipart_get_count(mp);

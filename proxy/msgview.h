@@ -28,6 +28,8 @@
 
 #define MSGVIEW_MAX_PARTS 500
 #define MSGVIEW_MAX_DEPTH 20
+/* header fields of MIME parts kept for mimeheader rules */
+#define MSGVIEW_MAX_PART_FIELDS 2000
 
 struct msgview_field {
     char *name;
@@ -39,6 +41,10 @@ struct msgview {
     struct buf full;
     struct msgview_field *fields;
     size_t nfields;
+    /* the header fields of the MIME parts inside the message, in the
+     * order they are parsed (the message's own are `fields`) */
+    struct msgview_field *part_fields;
+    size_t npart_fields;
     struct strv body;
     struct strv rawbody;
     struct strv uris;
@@ -62,5 +68,14 @@ void msgview_free(struct msgview *mv);
  */
 char *msgview_header(struct msgview *mv, const char *field, enum header_mod mod,
                      size_t *len);
+
+/*
+ * A field as a mimeheader rule reads it: each instance in the message's
+ * own header and in the header of every MIME part, one string each
+ * (ending in "\n"), raw (HDR_RAW) or decoded (any other mod). Appended to
+ * out; returns -1 when out of memory.
+ */
+int msgview_mime_header(struct msgview *mv, const char *field,
+                        enum header_mod mod, struct strv *out);
 
 #endif

@@ -8,6 +8,8 @@
  *   header NAME Field =~ /re/flags  (also !~, Field:raw, Field:addr,
  *          Field:name, ALL, ToCc, MESSAGEID, EnvelopeFrom,
  *          exists:Field, [if-unset: TEXT])
+ *   mimeheader NAME Field =~ /re/flags  (also !~, Field:raw; every
+ *          instance in the message's and each MIME part's header)
  *   body | rawbody | uri | full NAME /re/flags
  *   meta NAME expression           (see rules_meta.h)
  *   score NAME n [n n n]           (the first value: no Bayes, no network)
@@ -54,6 +56,7 @@ enum rule_type {
     RULE_RAWBODY, /* text parts as transferred, decoded, by line */
     RULE_URI,     /* each URI in text and HTML parts */
     RULE_FULL,    /* the whole message as received */
+    RULE_MIMEHEADER, /* a field in the header of each MIME part */
     RULE_META,
     RULE_EXTERNAL, /* a result of another check */
     RULE__COUNT
@@ -104,7 +107,7 @@ struct rule {
     char score_where[200]; /* "file:line" of its score, "" if none */
     struct rx *rx;   /* header, body, rawbody, uri, full */
     char *literal;   /* its "/re/flags" as written: only while loading */
-    /* header rules */
+    /* header and mimeheader rules */
     size_t hkey;    /* index into ruleset.hkeys */
     bool negate;    /* !~ */
     bool exists;    /* exists:Field */

@@ -66,6 +66,7 @@ static bool conditional(struct loader *l, const char *word, char *args);
 static void finish(struct loader *l);
 
 static void d_header(struct loader *l, char *args);
+static void d_mimeheader(struct loader *l, char *args);
 static void d_body(struct loader *l, char *args);
 static void d_rawbody(struct loader *l, char *args);
 static void d_uri(struct loader *l, char *args);
@@ -83,7 +84,7 @@ static const struct directive {
     {"header", d_header},   {"body", d_body},         {"rawbody", d_rawbody},
     {"uri", d_uri},         {"full", d_full},         {"meta", d_meta},
     {"score", d_score},     {"describe", d_describe}, {"tflags", d_tflags},
-    {"include", d_include},
+    {"include", d_include}, {"mimeheader", d_mimeheader},
 };
 
 static const char *const external_names[EXT__COUNT] = {
@@ -175,15 +176,15 @@ void ruleset_log_summary(const struct ruleset *rs, const char *what)
                    rs->skips[i].count, rs->skips[i].count == 1 ? "" : "s",
                    rs->skips[i].kind, rs->skips[i].first);
     }
-    log_info("%s: %zu files, rules: %zu header, %zu body, %zu rawbody, "
-             "%zu uri, %zu full, %zu meta; %zu in use; %zu lines skipped",
-             what, rs->nfiles, n[RULE_HEADER], n[RULE_BODY], n[RULE_RAWBODY],
-             n[RULE_URI], n[RULE_FULL], n[RULE_META],
-             rs->nplan[RULE_HEADER] + rs->nplan[RULE_BODY] +
-                 rs->nplan[RULE_RAWBODY] + rs->nplan[RULE_URI] +
-                 rs->nplan[RULE_FULL] + rs->nplan[RULE_META] +
-                 rs->nplan[RULE_EXTERNAL],
-             skipped);
+    size_t in_use = 0;
+    for (int t = 0; t < RULE__COUNT; t++)
+        in_use += rs->nplan[t];
+    log_info("%s: %zu files, rules: %zu header, %zu mimeheader, %zu body, "
+             "%zu rawbody, %zu uri, %zu full, %zu meta; %zu in use; %zu "
+             "lines skipped",
+             what, rs->nfiles, n[RULE_HEADER], n[RULE_MIMEHEADER],
+             n[RULE_BODY], n[RULE_RAWBODY], n[RULE_URI], n[RULE_FULL],
+             n[RULE_META], in_use, skipped);
 }
 
 /* ---- the name table ---- */
@@ -445,11 +446,13 @@ static void read_line(struct loader *l, char *s)
 /* ---- if / ifplugin / else / endif ---- */
 
 /* The plugins whose settings and rules Warden reads: ReplaceTags (its
- * settings rewrite patterns, see rules_replace.h). Other plugins' blocks
- * hold eval tests and settings of code Warden does not run. */
+ * settings rewrite patterns, see rules_replace.h) and MIMEHeader (the
+ * mimeheader rule type). Other plugins' blocks hold eval tests and
+ * settings of code Warden does not run. */
 static bool have_plugin(const char *name)
 {
-    return strcmp(name, "Mail::SpamAssassin::Plugin::ReplaceTags") == 0;
+    return strcmp(name, "Mail::SpamAssassin::Plugin::ReplaceTags") == 0 ||
+           strcmp(name, "Mail::SpamAssassin::Plugin::MIMEHeader") == 0;
 }
 
 /* Features of SpamAssassin's Conf that Warden's reading has. */
@@ -792,8 +795,8 @@ static bool pseudo_field(const char *field)
 
 /* "Field:mod" -> field and mod; false (skipped) for a modifier or pseudo
  * field Warden does not have. */
-static bool header_field(struct loader *l, const char *name, char *field,
-                         enum header_mod *mod)
+static bool header_field(struct loader *l, const char *dir, const char *name,
+                         char *field, enum header_mod *mod)
 {
     static const struct {
         const char *name;
@@ -805,20 +808,20 @@ static bool header_field(struct loader *l, const char *name, char *field,
     if (colon) {
         *colon = '\0';
         size_t i;
-        for (i = 0; i < 3 && strcmp(mods[i].name, colon + 1) != 0; i++)
+        /* mimeheader has only :raw */
+        size_t nmods = strcmp(dir, "header") == 0 ? 3 : 1;
+        for (i = 0; i < nmods && strcmp(mods[i].name, colon + 1) != 0; i++)
             ;
-        if (i == 3) {
-            skip(l, "header field modifier",
-                 "header %s: :%s is not "
-                 "supported (raw, addr, name are)",
-                 name, colon + 1);
+        if (i == nmods) {
+            skip(l, "header field modifier", "%s %s: :%s is not supported",
+                 dir, name, colon + 1);
             return false;
         }
         *mod = mods[i].mod;
     }
     if (pseudo_field(field)) {
         skip(l, "header pseudo-field Warden does not compute",
-             "header %s: %s is made by SpamAssassin's relay analysis", name,
+             "%s %s: %s is made by SpamAssassin's relay analysis", dir, name,
              field);
         return false;
     }
@@ -844,8 +847,10 @@ static char *if_unset(char *s)
     return val;
 }
 
-/* header NAME Field =~ /re/, Field !~ /re/, exists:Field, eval:... */
-static void d_header(struct loader *l, char *args)
+/* header NAME Field =~ /re/, Field !~ /re/, exists:Field, eval:...; and
+ * the same for mimeheader */
+static void header_rule(struct loader *l, char *args, const char *dir,
+                        enum rule_type type)
 {
     char *name, *rest, *field, *op, *unset;
     enum header_mod mod;
@@ -854,18 +859,18 @@ static void d_header(struct loader *l, char *args)
     long key;
     bool negate;
 
-    if (!split_name(l, args, "header", &name, &rest) ||
-        unsupported_test(l, "header", name, rest))
+    if (!split_name(l, args, dir, &name, &rest) ||
+        unsupported_test(l, dir, name, rest))
         return;
     if (strncmp(rest, "exists:", 7) == 0) {
         field = rest + 7;
         if (!*field || strcspn(field, " \t:") != strlen(field)) {
-            error(l, "header %s: exists: takes one field name", name);
+            error(l, "%s %s: exists: takes one field name", dir, name);
             return;
         }
-        if (!header_field(l, name, field, &mod) ||
+        if (!header_field(l, dir, name, field, &mod) ||
             (key = header_key(l->rs, field, HDR_RAW)) < 0 ||
-            !(r = define(l, name, RULE_HEADER)))
+            !(r = define(l, name, type)))
             return;
         r->exists = true;
         r->hkey = (size_t)key;
@@ -875,7 +880,7 @@ static void d_header(struct loader *l, char *args)
     op = rest + strcspn(rest, " \t=!");
     rest = op + strspn(op, " \t");
     if ((rest[0] != '=' && rest[0] != '!') || rest[1] != '~') {
-        error(l, "header %s: expected Field =~ /regex/ or Field !~ /regex/",
+        error(l, "%s %s: expected Field =~ /regex/ or Field !~ /regex/", dir,
               name);
         return;
     }
@@ -884,15 +889,15 @@ static void d_header(struct loader *l, char *args)
     rest += 2;
     rest += strspn(rest, " \t");
     unset = if_unset(rest);
-    if (!*field || !header_field(l, name, field, &mod) ||
-        !(rx = rule_regex(l, "header", name, rest))) {
+    if (!*field || !header_field(l, dir, name, field, &mod) ||
+        !(rx = rule_regex(l, dir, name, rest))) {
         if (!*field)
-            error(l, "header %s: no field name", name);
+            error(l, "%s %s: no field name", dir, name);
         free(unset);
         return;
     }
     if ((key = header_key(l->rs, field, mod)) < 0 ||
-        !(r = define(l, name, RULE_HEADER))) {
+        !(r = define(l, name, type))) {
         rx_free(rx);
         free(unset);
         return;
@@ -902,6 +907,16 @@ static void d_header(struct loader *l, char *args)
     r->negate = negate;
     r->if_unset = unset;
     r->hkey = (size_t)key;
+}
+
+static void d_header(struct loader *l, char *args)
+{
+    header_rule(l, args, "header", RULE_HEADER);
+}
+
+static void d_mimeheader(struct loader *l, char *args)
+{
+    header_rule(l, args, "mimeheader", RULE_MIMEHEADER);
 }
 
 static void d_meta(struct loader *l, char *args)

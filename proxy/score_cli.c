@@ -196,7 +196,8 @@ static void score_path(struct cli *c, const char *path)
 static void list_rules(const struct ruleset *rs)
 {
     static const char *const types[RULE__COUNT] = {
-        "header", "body", "rawbody", "uri", "full", "meta", "result",
+        "header", "body",       "rawbody", "uri",
+        "full",   "mimeheader", "meta",    "result",
     };
 
     for (size_t i = 0; i < rs->n; i++) {

@@ -105,12 +105,42 @@ static double on_header(struct run *r, const struct rule *rule)
     return rule->negate ? n == 0 : n;
 }
 
+/* Each instance of the field, in the message's header and its parts',
+ * tested on its own. */
+static double on_mimeheader(struct run *r, const struct rule *rule)
+{
+    const struct header_key *hk = &r->rs->hkeys[rule->hkey];
+    struct strv vals = {0};
+    unsigned cap = rule->negate ? 1 : cap_of(rule), n = 0;
+    double v;
+
+    if (msgview_mime_header(r->mv, hk->field, hk->mod, &vals) != 0) {
+        strv_free(&vals);
+        return 0;
+    }
+    if (rule->exists) {
+        v = vals.n > 0;
+    } else if (vals.n == 0) {
+        const char *s = rule->if_unset ? rule->if_unset : "";
+        n = (unsigned)count(r, rule, s, strlen(s), cap);
+        v = rule->negate ? n == 0 : n;
+    } else {
+        for (size_t i = 0; i < vals.n && n < cap; i++)
+            n += (unsigned)count(r, rule, vals.v[i], vals.len[i], cap - n);
+        v = rule->negate ? n == 0 : n;
+    }
+    strv_free(&vals);
+    return v;
+}
+
 static double evaluate(struct run *r, const struct rule *rule,
                        const double *ext)
 {
     switch (rule->type) {
     case RULE_HEADER:
         return on_header(r, rule);
+    case RULE_MIMEHEADER:
+        return on_mimeheader(r, rule);
     case RULE_BODY:
         return on_list(r, rule, &r->mv->body);
     case RULE_RAWBODY:
@@ -163,8 +193,8 @@ int scorer_run(const struct ruleset *rs, struct msgview *mv, const double *ext,
                unsigned budget_ms, struct score_result *out)
 {
     static const enum rule_type order[] = {
-        RULE_EXTERNAL, RULE_HEADER, RULE_URI,  RULE_BODY,
-        RULE_RAWBODY,  RULE_FULL,   RULE_META,
+        RULE_EXTERNAL, RULE_HEADER,  RULE_MIMEHEADER, RULE_URI,
+        RULE_BODY,     RULE_RAWBODY, RULE_FULL,       RULE_META,
     };
     struct run r = {rs, mv, NULL, NULL, NULL, NULL, out, {0, 0}, budget_ms, 0};
     int rc = -1;

@@ -79,6 +79,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(v);
         }
     }
+    /* mimeheader's view: one string per instance, each ending in "\n" */
+    CHECK(mv->npart_fields <= MSGVIEW_MAX_PART_FIELDS);
+    for (int raw = 0; raw < 2; raw++) {
+        struct strv vals = {0};
+        CHECK(msgview_mime_header(mv, "Content-Type",
+                                  raw ? HDR_RAW : HDR_DECODED, &vals) == 0);
+        for (size_t i = 0; i < vals.n; i++)
+            CHECK(vals.len[i] > 0 && vals.v[i][vals.len[i] - 1] == '\n');
+        strv_free(&vals);
+    }
     msgview_free(mv);
     return 0;
 }

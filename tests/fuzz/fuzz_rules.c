@@ -97,7 +97,7 @@ static void check_plan(const struct ruleset *rs)
                     if (rs->v[deps[d]].type == RULE_META)
                         CHECK(seen[deps[d]]);
             }
-            if (t == RULE_HEADER)
+            if (t == RULE_HEADER || t == RULE_MIMEHEADER)
                 CHECK(r->hkey < rs->nhkeys);
             seen[k] = 1;
         }

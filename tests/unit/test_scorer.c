@@ -1,7 +1,7 @@
 /*
  * Unit tests for scorer: each rule type on a real message (header with
- * its modifiers and if-unset, exists, !~, body, rawbody, uri, full,
- * meta), tflags multiple and maxhits, nice negative scores, external
+ * its modifiers and if-unset, exists, !~, mimeheader, body, rawbody,
+ * uri, full, meta), tflags multiple and maxhits, nice negative scores, external
  * results, the hit list, and GTUBE with the shipped rules.
  */
 #define _GNU_SOURCE /* asprintf */
@@ -231,6 +231,64 @@ static void test_gtube_with_shipped_rules(void **state)
 }
 
 /* A pattern that backtracks forever on every paragraph: the run ends. */
+/* mimeheader: every part's header, each instance on its own */
+static const char multipart[] =
+    "From: a@example.org\r\n"
+    "Subject: photos\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+    "\r\n"
+    "--b1\r\n"
+    "Content-Type: text/plain; charset=us-ascii\r\n"
+    "\r\n"
+    "see attached\r\n"
+    "--b1\r\n"
+    "Content-Type: image/gif;\r\n"
+    "        name=\"abcdefgh.gif\"\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "Content-Description: =?utf-8?q?caf=C3=A9?=\r\n"
+    "\r\n"
+    "R0lGODlhAQABAAAAACw=\r\n"
+    "--b1--\r\n";
+
+static const char mime_rules[] =
+    "mimeheader GIF_NAME    Content-Type =~ /\\bname=\"[a-z]{8}\\.gif/\n"
+    "mimeheader TOP_MIXED   Content-Type =~ /^multipart\\/mixed/\n"
+    "mimeheader EACH_ALONE  Content-Type =~ /^text\\/plain.*$/\n"
+    "mimeheader RAW_B64     Content-Transfer-Encoding:raw =~ /^base64$/\n"
+    "mimeheader DESC_CAFE   Content-Description =~ /caf\\xc3\\xa9/\n"
+    "mimeheader DESC_RAW    Content-Description:raw =~ /=\\?utf-8\\?q/\n"
+    "mimeheader NO_ID       Content-Id !~ /./\n"
+    "mimeheader NO_GIF      Content-Type !~ /gif/\n"
+    "mimeheader HAS_CTE     exists:Content-Transfer-Encoding\n"
+    "header     NOT_TOP     Content-Transfer-Encoding =~ /base64/\n"
+    "mimeheader __ADDR      From:addr =~ /x/\n";
+
+static void test_mimeheader(void **state)
+{
+    char *path;
+    struct ruleset *rs = load(*state, mime_rules, &path);
+    struct score_result r = score(rs, multipart, NULL);
+
+    assert_true(hit(rs, &r, "GIF_NAME", 1));  /* a subpart, unfolded */
+    assert_true(hit(rs, &r, "TOP_MIXED", 1)); /* the message's own */
+    /* "text/plain..." alone in its string: $ does not reach the next one */
+    assert_true(hit(rs, &r, "EACH_ALONE", 1));
+    assert_true(hit(rs, &r, "RAW_B64", 1));
+    assert_true(hit(rs, &r, "DESC_CAFE", 1));
+    assert_true(hit(rs, &r, "DESC_RAW", 1));
+    assert_true(hit(rs, &r, "NO_ID", 1));
+    assert_false(hit(rs, &r, "NO_GIF", 0));
+    assert_true(hit(rs, &r, "HAS_CTE", 1));
+    /* a header rule reads only the message's own header */
+    assert_false(hit(rs, &r, "NOT_TOP", 0));
+    /* :addr is a header rule's modifier, not mimeheader's: skipped */
+    assert_null(ruleset_find(rs, "__ADDR"));
+    score_result_free(&r);
+    ruleset_free(rs);
+    free(path);
+}
+
 static void test_bounded(void **state)
 {
     char *path;
@@ -261,7 +319,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_rule_types), T(test_multiple_and_nice),
         T(test_externals),  T(test_gtube_with_shipped_rules),
-        T(test_bounded),
+        T(test_bounded),    T(test_mimeheader),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
