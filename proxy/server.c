@@ -58,6 +58,7 @@ struct worker {
     bool running;                 /* thread started (worker 0: main) */
     int notify[2];                /* main -> worker commands */
     struct event *ev_notify, *ev_drain;
+    unsigned gen;                 /* the snapshot generation in use */
 };
 
 #define LISTEN_BACKLOG 65535
@@ -65,6 +66,7 @@ struct worker {
 struct server {
     const char *config_path;      /* NULL: embedded defaults */
     struct runtime *rt;           /* newest snapshot, under lock */
+    unsigned gen;                 /* bumped with rt (atomic reads) */
     pthread_mutex_t lock;
     struct worker *workers;
     size_t nworkers;
@@ -157,13 +159,20 @@ static void refuse_busy(evutil_socket_t fd, const struct config *cfg)
     evutil_closesocket(fd);
 }
 
+static void take_snapshot(struct worker *w);
+
 static void on_accept(struct evconnlistener *evl, evutil_socket_t fd,
                       struct sockaddr *sa, int len, void *arg)
 {
     struct listener *l = arg;
     struct loop *lp = &l->w->loop;
-    const struct config *cfg = lp->rt->cfg;
     unsigned open = __atomic_load_n(lp->total, __ATOMIC_RELAXED);
+
+    /* Once "reload: ok" is logged, every new session gets the new
+     * configuration, even before this worker has read its notice. */
+    if (__atomic_load_n(&l->w->srv->gen, __ATOMIC_ACQUIRE) != l->w->gen)
+        take_snapshot(l->w);
+    const struct config *cfg = lp->rt->cfg;
 
     if (lp->draining) {
         metric_conn_refused("draining");
@@ -296,6 +305,7 @@ static void take_snapshot(struct worker *w)
 
     pthread_mutex_lock(&w->srv->lock);
     rt = runtime_ref(w->srv->rt);
+    w->gen = w->srv->gen;
     pthread_mutex_unlock(&w->srv->lock);
     runtime_unref(w->loop.rt);
     w->loop.rt = rt;
@@ -331,6 +341,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     pthread_mutex_lock(&srv->lock);
     old = srv->rt;
     srv->rt = rt;
+    __atomic_add_fetch(&srv->gen, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&srv->lock);
     runtime_unref(old);
     log_setup(&rt->cfg->log);
