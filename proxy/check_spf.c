@@ -114,8 +114,8 @@ static enum engine_status check_mail(struct engine_session *es,
     if (!st)
         return ENGINE_DONE;
     st->have = false;
-    if (!spf_policy_applies(cfg->policy->spf, ctx->listener, &ctx->client,
-                            ctx->auth_user != NULL))
+    if (!auth_scope_applies(&cfg->policy->spf->scope, ctx->listener,
+                            &ctx->client, ctx->auth_user != NULL))
         return ENGINE_DONE;
     clock_gettime(CLOCK_MONOTONIC, &st->started);
     if (!build_query(ctx, &q)) {
@@ -220,16 +220,9 @@ static void finish(struct spf_state *st, const struct spf_outcome *o,
 static void apply(struct spf_state *st, struct verdict *v)
 {
     const struct config *cfg = engine_session_config(st->cw.es);
-    const struct spf_rule *r = &cfg->policy->spf->on[st->outcome.result];
+    enum spf_result r = st->outcome.result;
 
-    if (r->action == SPF_ACT_ACCEPT)
-        return;
-    verdict_set(v, r->action == SPF_ACT_REJECT ? VERDICT_REJECT
-                                               : VERDICT_TEMPFAIL,
-                r->reply.code, r->reply.enh, r->reply.text, NULL);
-    v->disconnect = r->reply.code == 421;
-    snprintf(v->check, sizeof(v->check), "spf:%s",
-             spf_result_name(st->outcome.result));
+    auth_rule_apply(&cfg->policy->spf->on[r], v, "spf", spf_result_name(r));
 }
 
 static void log_outcome(const struct spf_state *st)

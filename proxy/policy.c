@@ -5,8 +5,9 @@
  * the sections[] table below, so a new kind of policy (limits, lists) is
  * one new row and one new function. Files merge in order: their access
  * entries are appended, and the first matching entry wins; their limits
- * are appended too, and every limit that applies is checked. The spf
- * section may appear in one file only: two would silently fight.
+ * are appended too, and every limit that applies is checked. The spf,
+ * dkim, dmarc and scoring sections (loaded in policy_auth.c and
+ * policy_score.c) may appear in one file only: two would silently fight.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -87,13 +88,7 @@ static void load_limit_escalate(const struct ymap *m, int action,
 static void check_not_empty(const struct ymap *m, const char *key, size_t n,
                             const char *hint);
 
-/* spf: */
-static void load_spf(const struct ymap *top, struct policy *p);
-static void load_spf_result(const struct ymap *m, enum spf_result r,
-                            struct spf_rule *rule);
-static const char *spf_default_reply(enum spf_result r, int action);
 static void unquote_reply_text(char *s);
-static void load_spf_exempt(const struct ymap *m, struct spf_policy *sp);
 
 /* shared: */
 static int load_cidrs(const struct ymap *m, const char *key,
@@ -117,7 +112,7 @@ static const struct section {
 } sections[] = {
     {"access", load_access},
     {"limits", load_limits},
-    {"spf", load_spf},
+    {"spf", policy_load_spf},
     {"dkim", policy_load_dkim},           /* these three: policy_auth.c */
     {"dkim_sign", policy_load_dkim_sign},
     {"dmarc", policy_load_dmarc},
@@ -768,117 +763,6 @@ static void load_limit_escalate(const struct ymap *m, int action,
     }
 }
 
-/* ---- spf ---- */
-
-/*
- * "spf:" alone (or "spf: {}") turns SPF on with every result tagged only.
- * Each result key takes "ACTION [REPLY]"; see spf_rules.h.
- */
-static void load_spf(const struct ymap *top, struct policy *p)
-{
-    static const char *const keys[] = {
-        "pass",      "fail",      "softfail",  "neutral", "none",
-        "temperror", "permerror", "listeners", "exempt",  NULL,
-    };
-    yaml_node_t *n = ymap_get(top, "spf");
-    struct spf_policy *sp;
-    struct ymap m;
-
-    if (!n)
-        return;
-    if (p->spf) {
-        ymap_error(top, n, "spf",
-                   "already set at %s; write one spf section in all the "
-                   "policy files",
-                   p->spf->where);
-        return;
-    }
-    if (!ymap_sub(top, "spf", keys, &m))
-        return;
-    sp = must(calloc(1, sizeof(*sp)));
-    snprintf(sp->where, sizeof(sp->where), "%s:%u", top->d->file,
-             yamldoc_line(n));
-    for (int r = 0; r < SPFR__COUNT; r++)
-        load_spf_result(&m, (enum spf_result)r, &sp->on[r]);
-    if (ymap_strlist(&m, "listeners", &sp->listeners, &sp->nlisteners) > 0)
-        check_not_empty(&m, "listeners", sp->nlisteners,
-                        "leave listeners out to check on every listener");
-    load_spf_exempt(&m, sp);
-    p->spf = sp;
-}
-
-/* "reject 550 5.7.23 \"text\"": the action word, then an optional reply. */
-static void load_spf_result(const struct ymap *m, enum spf_result r,
-                            struct spf_rule *rule)
-{
-    static const struct yamldoc_enum actions[] = {
-        {"accept", SPF_ACT_ACCEPT},
-        {"tag", SPF_ACT_ACCEPT},
-        {"tempfail", SPF_ACT_TEMPFAIL},
-        {"reject", SPF_ACT_REJECT},
-        {NULL, 0},
-    };
-    static const struct reply_kind reject = {"a reject", '5', NULL};
-    static const struct reply_kind tempfail = {"a tempfail", '4', NULL};
-    const char *key = spf_result_name(r), *rest;
-    const struct yamldoc_enum *a = actions;
-    yaml_node_t *n = ymap_get(m, key);
-    char *val = NULL, err[160];
-    size_t wl;
-
-    rule->action = SPF_ACT_ACCEPT;
-    if (!n || ymap_str(m, key, &val) <= 0)
-        goto out;
-    rule->line = yamldoc_line(n);
-    wl = strcspn(val, " \t");
-    rest = val + wl + strspn(val + wl, " \t");
-    while (a->name && (strlen(a->name) != wl || strncmp(a->name, val, wl)))
-        a++;
-    if (!a->name) {
-        ymap_error(m, n, key,
-                   "\"%.*s\": expected accept (or tag), tempfail or reject, "
-                   "then an optional reply",
-                   (int)wl, val);
-        goto out;
-    }
-    rule->action = (enum spf_action)a->value;
-    if (r == SPFR_PASS && rule->action != SPF_ACT_ACCEPT) {
-        ymap_error(m, n, key, "a pass is never refused; write pass: accept");
-        goto out;
-    }
-    if (rule->action == SPF_ACT_ACCEPT) {
-        if (*rest)
-            ymap_error(m, n, key, "\"%s\": accept sends no reply", rest);
-        goto out;
-    }
-    parse_reply(spf_default_reply(r, rule->action),
-                rule->action == SPF_ACT_REJECT ? &reject : &tempfail,
-                &rule->reply, err, sizeof(err));
-    if (*rest) {
-        char *reply = must(strdup(rest));
-        unquote_reply_text(reply);
-        if (parse_reply(reply,
-                        rule->action == SPF_ACT_REJECT ? &reject : &tempfail,
-                        &rule->reply, err, sizeof(err)) != 0)
-            ymap_error(m, n, key, "\"%s\": %s", rest, err);
-        free(reply);
-    }
-out:
-    free(val);
-}
-
-/* RFC 7372: X.7.23 "SPF validation failed", X.7.24 "SPF validation error". */
-static const char *spf_default_reply(enum spf_result r, int action)
-{
-    bool error = r == SPFR_TEMPERROR || r == SPFR_PERMERROR;
-
-    if (action == SPF_ACT_REJECT)
-        return error ? "550 5.7.24 SPF validation error"
-                     : "550 5.7.23 SPF validation failed";
-    return error ? "451 4.7.24 SPF validation error, try again later"
-                 : "451 4.7.23 SPF validation failed, try again later";
-}
-
 /* 550 5.7.23 "text" -> 550 5.7.23 text: YAML keeps the quotes of a plain
  * scalar, and admins write them out of habit. */
 static void unquote_reply_text(char *s)
@@ -890,24 +774,6 @@ static void unquote_reply_text(char *s)
         return;
     memmove(q, q + 1, (size_t)(s + n - 1 - (q + 1)));
     s[n - 2] = '\0';
-}
-
-/* Authenticated sessions are exempt unless exempt.authenticated: false. */
-static void load_spf_exempt(const struct ymap *m, struct spf_policy *sp)
-{
-    static const char *const keys[] = {"networks", "networks_file",
-                                       "authenticated", NULL};
-    bool skip_authenticated = true;
-    struct ymap e;
-
-    if (ymap_sub(m, "exempt", keys, &e)) {
-        if (load_cidrs(&e, "networks", &sp->exempt_networks) == 0)
-            check_not_empty(&e, "networks", 0,
-                            "leave networks out to exempt no network");
-        load_cidr_file(&e, "networks_file", &sp->exempt_networks);
-        ymap_bool(&e, "authenticated", &skip_authenticated);
-    }
-    sp->check_authenticated = !skip_authenticated;
 }
 
 /* ---- shared by the sections ---- */

@@ -1,8 +1,9 @@
 /*
- * policy_auth: the `dkim:`, `dkim_sign:` and `dmarc:` sections of the
- * policy files (see dkim_rules.h and dmarc_rules.h for what they mean).
+ * policy_auth: the `spf:`, `dkim:`, `dkim_sign:` and `dmarc:` sections of
+ * the policy files (see spf_rules.h, dkim_rules.h and dmarc_rules.h for
+ * what they mean).
  *
- * Like `spf:`, each section may appear in one file only, every key is
+ * Each section may appear in one file only, every key is
  * checked, and every problem is reported as "file:line: reason". A
  * result's rule is "ACTION [REPLY]": accept (or tag), tempfail or reject,
  * then an optional reply whose class must match the action. Signing keys
@@ -22,6 +23,7 @@
 #include "dmarc_rules.h"
 #include "orgdomain.h"
 #include "policy_int.h"
+#include "spf_rules.h"
 
 #define must yamldoc_must
 
@@ -165,6 +167,43 @@ static bool valid_domain(const char *s)
         }
     }
     return label > 0;
+}
+
+/* ---- spf ---- */
+
+/* "spf:" alone (or "spf: {}") turns SPF on with every result tagged only. */
+void policy_load_spf(const struct ymap *top, struct policy *p)
+{
+    static const char *const keys[] = {
+        "pass",      "fail",      "softfail",  "neutral", "none",
+        "temperror", "permerror", "listeners", "exempt",  NULL,
+    };
+    /* RFC 7372: X.7.23 "SPF validation failed", X.7.24 "... error" */
+    static const struct action_defaults failed = {
+        "550 5.7.23 SPF validation failed",
+        "451 4.7.23 SPF validation failed, try again later",
+    };
+    static const struct action_defaults error = {
+        "550 5.7.24 SPF validation error",
+        "451 4.7.24 SPF validation error, try again later",
+    };
+    yaml_node_t *n = ymap_get(top, "spf");
+    struct spf_policy *sp;
+    struct ymap m;
+
+    if (!n || !section_once(top, "spf", p->spf ? p->spf->where : NULL) ||
+        !ymap_sub(top, "spf", keys, &m))
+        return;
+    sp = must(calloc(1, sizeof(*sp)));
+    snprintf(sp->where, sizeof(sp->where), "%s:%u", top->d->file,
+             yamldoc_line(n));
+    for (int r = 0; r < SPFR__COUNT; r++) {
+        bool err = r == SPFR_TEMPERROR || r == SPFR_PERMERROR;
+        load_action(&m, spf_result_name((enum spf_result)r),
+                    err ? &error : &failed, r == SPFR_PASS, &sp->on[r]);
+    }
+    policy_load_scope(&m, &sp->scope, "check");
+    p->spf = sp;
 }
 
 /* ---- dkim ---- */

@@ -29,6 +29,7 @@ void policy_load_cidr_file(const struct ymap *m, const char *key,
                            struct cidr_list *list);
 
 /* Sections loaded in policy_auth.c. */
+void policy_load_spf(const struct ymap *top, struct policy *p);
 void policy_load_dkim(const struct ymap *top, struct policy *p);
 void policy_load_dkim_sign(const struct ymap *top, struct policy *p);
 void policy_load_dmarc(const struct ymap *top, struct policy *p);

@@ -9,7 +9,8 @@
  * accepted: the default only tags. Exemptions (networks, authenticated
  * sessions, listeners) skip the check entirely.
  *
- * This header is the data; policy.c loads it and check_spf.c applies it.
+ * The rules and the scope are those the dkim: and dmarc: sections use
+ * (auth_rules.h); policy_auth.c loads them and check_spf.c applies them.
  */
 #ifndef WARDEN_SPF_RULES_H
 #define WARDEN_SPF_RULES_H
@@ -17,36 +18,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "limit_rules.h"
-#include "netaddr.h"
+#include "auth_rules.h"
 #include "spf.h"
 
-enum spf_action {
-    SPF_ACT_ACCEPT,     /* tag only */
-    SPF_ACT_TEMPFAIL,   /* 4xx at MAIL FROM (421: and close) */
-    SPF_ACT_REJECT,     /* 5xx at MAIL FROM */
-};
-
-struct spf_rule {
-    enum spf_action action;
-    struct limit_reply reply;   /* for tempfail and reject */
-    unsigned line;              /* where it was set; 0: the default */
-};
-
 struct spf_policy {
-    char where[256];                     /* "file:line" of the section */
-    struct spf_rule on[SPFR__COUNT];     /* by enum spf_result */
-    char **listeners;                    /* NULL: every listener */
-    size_t nlisteners;
-    struct cidr_list exempt_networks;    /* not checked */
-    bool check_authenticated;            /* default false: AUTH skips SPF */
+    char where[256];                  /* "file:line" of the section */
+    struct auth_rule on[SPFR__COUNT]; /* by enum spf_result */
+    struct auth_scope scope;          /* default: AUTH skips SPF */
 };
 
 void spf_policy_free(struct spf_policy *sp);
-
-/* Is this session checked (listener in scope, client and user not
- * exempt)? */
-bool spf_policy_applies(const struct spf_policy *sp, const char *listener,
-                        const struct netaddr *client, bool authenticated);
 
 #endif

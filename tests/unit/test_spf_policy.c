@@ -34,7 +34,7 @@ static struct netaddr ip(const char *s)
     return a;
 }
 
-static void assert_reply(const struct spf_rule *r, enum spf_action action,
+static void assert_reply(const struct auth_rule *r, enum auth_action action,
                          int code, const char *enh, const char *text)
 {
     assert_int_equal(r->action, action);
@@ -72,21 +72,21 @@ static void test_full_section(void **state)
     assert_non_null(p->spf);
     snprintf(where, sizeof(where), "%s:2", path);
     assert_string_equal(p->spf->where, where);
-    assert_reply(&p->spf->on[SPFR_FAIL], SPF_ACT_REJECT, 550, "5.7.23",
+    assert_reply(&p->spf->on[SPFR_FAIL], AUTH_REJECT, 550, "5.7.23",
                  "SPF says no");
-    assert_reply(&p->spf->on[SPFR_SOFTFAIL], SPF_ACT_TEMPFAIL, 451, "4.7.23",
+    assert_reply(&p->spf->on[SPFR_SOFTFAIL], AUTH_TEMPFAIL, 451, "4.7.23",
                  "SPF validation failed, try again later");
-    assert_int_equal(p->spf->on[SPFR_NEUTRAL].action, SPF_ACT_ACCEPT);
-    assert_int_equal(p->spf->on[SPFR_NONE].action, SPF_ACT_ACCEPT);
-    assert_reply(&p->spf->on[SPFR_TEMPERROR], SPF_ACT_TEMPFAIL, 451,
+    assert_int_equal(p->spf->on[SPFR_NEUTRAL].action, AUTH_ACCEPT);
+    assert_int_equal(p->spf->on[SPFR_NONE].action, AUTH_ACCEPT);
+    assert_reply(&p->spf->on[SPFR_TEMPERROR], AUTH_TEMPFAIL, 451,
                  "4.7.24", "DNS: try later");
-    assert_reply(&p->spf->on[SPFR_PERMERROR], SPF_ACT_REJECT, 550, "5.7.24",
+    assert_reply(&p->spf->on[SPFR_PERMERROR], AUTH_REJECT, 550, "5.7.24",
                  "SPF validation error");
-    assert_int_equal(p->spf->on[SPFR_PASS].action, SPF_ACT_ACCEPT);
+    assert_int_equal(p->spf->on[SPFR_PASS].action, AUTH_ACCEPT);
     assert_int_equal(p->spf->on[SPFR_FAIL].line, 2);
-    assert_int_equal(p->spf->nlisteners, 1);
-    assert_int_equal(p->spf->exempt_networks.n, 2);
-    assert_true(p->spf->check_authenticated);
+    assert_int_equal(p->spf->scope.nlisteners, 1);
+    assert_int_equal(p->spf->scope.exempt_networks.n, 2);
+    assert_true(p->spf->scope.check_authenticated);
     policy_free(p);
     free(path);
 }
@@ -104,10 +104,10 @@ static void test_empty_section_only_tags(void **state)
     assert_non_null(p);
     assert_non_null(p->spf);
     for (int r = 0; r < SPFR__COUNT; r++)
-        assert_int_equal(p->spf->on[r].action, SPF_ACT_ACCEPT);
-    assert_false(p->spf->check_authenticated);
-    assert_true(spf_policy_applies(p->spf, "any", &a, false));
-    assert_false(spf_policy_applies(p->spf, "any", &a, true));
+        assert_int_equal(p->spf->on[r].action, AUTH_ACCEPT);
+    assert_false(p->spf->scope.check_authenticated);
+    assert_true(auth_scope_applies(&p->spf->scope, "any", &a, false));
+    assert_false(auth_scope_applies(&p->spf->scope, "any", &a, true));
     policy_free(p);
     free(path);
 }
@@ -141,12 +141,12 @@ static void test_scope(void **state)
 
     p = load_one(t, yaml, &path, &errs);
     assert_non_null(p);
-    assert_true(spf_policy_applies(p->spf, "inbound", &out, false));
-    assert_true(spf_policy_applies(p->spf, "backup", &out, false));
-    assert_false(spf_policy_applies(p->spf, "submission", &out, false));
-    assert_false(spf_policy_applies(p->spf, NULL, &out, false));
-    assert_false(spf_policy_applies(p->spf, "inbound", &in, false));
-    assert_false(spf_policy_applies(p->spf, "inbound", &in6, false));
+    assert_true(auth_scope_applies(&p->spf->scope, "inbound", &out, false));
+    assert_true(auth_scope_applies(&p->spf->scope, "backup", &out, false));
+    assert_false(auth_scope_applies(&p->spf->scope, "submission", &out, false));
+    assert_false(auth_scope_applies(&p->spf->scope, NULL, &out, false));
+    assert_false(auth_scope_applies(&p->spf->scope, "inbound", &in, false));
+    assert_false(auth_scope_applies(&p->spf->scope, "inbound", &in6, false));
     policy_free(p);
     free(path);
 }
