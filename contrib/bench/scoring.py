@@ -91,8 +91,9 @@ def load_report(warden, rules):
             why = line.split(": ", 2)[-1]
             kinds[re.sub(r"\s+\S+: .*|:.*", "", why)[:40]] += 1
     print("SpamAssassin rules from %s, as Warden loads them:" % rules)
-    for t in ("header", "body", "rawbody", "uri", "full", "meta"):
-        print("  %-8s %5d" % (t, loaded[t]))
+    for t in ("header", "mimeheader", "body", "rawbody", "uri", "full",
+              "meta"):
+        print("  %-10s %5d" % (t, loaded[t]))
     print("  metas left out of the comparison (they read a rule Warden "
           "does not load): %d" % partial)
     print("  compared: %d rules that run (scored, or read by a scored meta)"
