@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 
 /* One read call takes up to this much; a whole 64 KB message in one go. */
 #define READ_CHUNK (64 * 1024)
@@ -27,6 +29,11 @@ struct conn {
     struct evbuffer *in, *out;   /* plain mode */
     struct event *rev, *wev;     /* plain mode */
     struct bufferevent *bev;     /* TLS mode */
+    struct event *finished;      /* TLS: conn_finish done, tell ops->write */
+    struct evbuffer_cb_entry *socket_cb; /* TLS: on the socket's output */
+    bool finishing;              /* TLS: conn_finish called */
+    struct timespec last_read;   /* TLS: when data last came in */
+    bool shutdown_sent;          /* TLS: close_notify queued */
     bool connecting;
     bool reading;                /* the owner wants input */
     bool read_blocked;           /* input over read_high */
@@ -39,8 +46,14 @@ struct conn {
     bool dead;                   /* freed inside a callback */
 };
 
+static struct evbuffer *socket_output(struct conn *c);
+
 static void really_free(struct conn *c)
 {
+    if (c->socket_cb)
+        evbuffer_remove_cb_entry(socket_output(c), c->socket_cb);
+    if (c->finished)
+        event_free(c->finished);
     if (c->rev)
         event_free(c->rev);
     if (c->wev)
@@ -364,12 +377,79 @@ static void tls_read(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
 
+    clock_gettime(CLOCK_MONOTONIC, &c->last_read);
     enter(c);
     c->ops->read(c->arg);
     leave(c);
 }
 
+static void check_finish(struct conn *c);
+
 static void tls_write(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    if (c->finishing) {
+        check_finish(c);
+        return;
+    }
+    if (!c->ops->write)
+        return;
+    enter(c);
+    c->ops->write(c->arg);
+    leave(c);
+}
+
+static unsigned long long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (unsigned long long)(now.tv_sec - t->tv_sec) * 1000 +
+           (unsigned long long)((now.tv_nsec - t->tv_nsec) / 1000000);
+}
+
+/* As on_readable: a deadline that passed while the loop was late is no
+ * timeout when the peer's bytes (or window) are there. The TLS filter
+ * reads through the socket bufferevent below it: bytes may wait there,
+ * or already decrypted in its own input, not yet handed to us; and data
+ * it delivered in this same loop turn, before the stale timer's turn
+ * came, means the peer was not idle either. */
+static bool tls_peer_ready(struct conn *c, struct bufferevent *bev,
+                           short what)
+{
+    struct bufferevent *under = bufferevent_get_underlying(bev);
+    /* the filter has no socket of its own */
+    evutil_socket_t fd = under ? bufferevent_getfd(under) : -1;
+
+    if (what & BEV_EVENT_READING)
+        return (c->rd_ms && ms_since(&c->last_read) < c->rd_ms) ||
+               evbuffer_get_length(bufferevent_get_input(bev)) > 0 ||
+               (under && evbuffer_get_length(bufferevent_get_input(under))) ||
+               (fd >= 0 && ready_now(fd, POLLIN));
+    return fd >= 0 && ready_now(fd, POLLOUT);
+}
+
+static void tls_event(struct bufferevent *bev, short what, void *arg)
+{
+    if ((what & BEV_EVENT_TIMEOUT) && tls_peer_ready(arg, bev, what)) {
+        /* libevent disabled the direction that timed out: go on */
+        bufferevent_enable(bev, what & BEV_EVENT_READING ? EV_READ : EV_WRITE);
+        return;
+    }
+    deliver(arg, what);
+}
+
+/* ---- TLS: closing ---------------------------------------------------- */
+
+static struct evbuffer *socket_output(struct conn *c)
+{
+    struct bufferevent *under = bufferevent_get_underlying(c->bev);
+
+    return under ? bufferevent_get_output(under) : NULL;
+}
+
+static void on_finished(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
 
@@ -380,9 +460,57 @@ static void tls_write(struct bufferevent *bev, void *arg)
     leave(c);
 }
 
-static void tls_event(struct bufferevent *bev, short what, void *arg)
+/* The filter drained into TLS records: queue close_notify behind them.
+ * The records drained into the kernel: done (told from the loop, not
+ * from inside libevent's buffer callbacks). */
+static void check_finish(struct conn *c)
 {
-    deliver(arg, what);
+    struct evbuffer *out = socket_output(c);
+
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return;
+    if (!c->shutdown_sent) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+        c->shutdown_sent = true;
+        if (SSL_is_init_finished(ssl)) {
+            SSL_shutdown(ssl);
+            ERR_clear_error(); /* nothing for the next connection to read */
+        }
+    }
+    if (!out || evbuffer_get_length(out) == 0)
+        event_active(c->finished, EV_TIMEOUT, 0);
+}
+
+static void socket_output_cb(struct evbuffer *buf,
+                             const struct evbuffer_cb_info *info, void *arg)
+{
+    if (info->n_deleted > 0)
+        check_finish(arg);
+}
+
+bool conn_finish(struct conn *c)
+{
+    struct evbuffer *out;
+
+    if (!c->bev)
+        return false;
+    if (c->finishing)
+        return true;
+    out = socket_output(c);
+    if (!(c->finished = event_new(c->base, -1, 0, on_finished, c)) ||
+        (out && !(c->socket_cb = evbuffer_add_cb(out, socket_output_cb, c))))
+        return false; /* no memory: closed at once, as before */
+    c->finishing = true;
+    /* tls_write on every drain of the filter, and a client that stops
+     * reading is bounded by the write timeout on the socket too */
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    if (bufferevent_get_underlying(c->bev) && c->wr_ms) {
+        struct timeval wr = ms_tv(c->wr_ms);
+        bufferevent_set_timeouts(bufferevent_get_underlying(c->bev), NULL,
+                                 &wr);
+    }
+    check_finish(c);
+    return true;
 }
 
 int conn_start_tls(struct conn *c, SSL *ssl, bool accepting)
@@ -493,7 +621,11 @@ void conn_set_write_low(struct conn *c, size_t lowmark)
 
 evutil_socket_t conn_fd(struct conn *c)
 {
-    return c->bev ? bufferevent_getfd(c->bev) : c->fd;
+    struct bufferevent *under = c->bev ? bufferevent_get_underlying(c->bev)
+                                       : NULL;
+
+    /* the TLS filter has no socket of its own: the one below it has */
+    return c->bev ? (under ? bufferevent_getfd(under) : -1) : c->fd;
 }
 
 int conn_errno(struct conn *c)

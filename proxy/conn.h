@@ -65,6 +65,14 @@ void conn_set_write_low(struct conn *c, size_t lowmark);
  * BEV_EVENT_CONNECTED reports the finished handshake.
  */
 int conn_start_tls(struct conn *c, SSL *ssl, bool accepting);
+/*
+ * After the last bytes: on TLS, queue close_notify behind them and call
+ * ops->write once all of it is in the kernel (freeing the conn earlier
+ * would drop what the TLS layer still holds, the 221 to QUIT say).
+ * Returns false on a plain connection: nothing to wait for beyond its
+ * output buffer.
+ */
+bool conn_finish(struct conn *c);
 SSL *conn_ssl(struct conn *c);              /* NULL before TLS */
 unsigned long conn_tls_error(struct conn *c);
 evutil_socket_t conn_fd(struct conn *c);

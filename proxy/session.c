@@ -362,6 +362,13 @@ void session_close(struct session *s, const char *reason)
     if (s->state == S_CLOSING)
         return;
     s->state = S_CLOSING;
+    /* TLS: close_notify goes behind the last reply, and the session ends
+     * when both are in the kernel (client_write) */
+    if (s->cc && conn_finish(s->cc)) {
+        conn_read_enable(s->cc, false);
+        update_timeouts(s);
+        return;
+    }
     if (!s->cc || evbuffer_get_length(conn_output(s->cc)) == 0) {
         schedule_free(s);
         return;

@@ -630,7 +630,7 @@ def test_pipelining_floods(warden_factory, sink, warden_bin,
 def stalled(w, seconds):
     """Stop Warden (SIGSTOP) for ``seconds``, as a loop starved of CPU
     (overload, a VM pause, a slow sanitizer build) would be."""
-    w.signal(signal.SIGSTOP)
+    w.pause()
     try:
         time.sleep(seconds)
     finally:
@@ -653,7 +653,7 @@ def test_cpu_starved_warden_keeps_prompt_peers(warden_factory,
     prompt.expect(220)
     idle.expect(220)
     time.sleep(0.2)                 # Warden is done with the greetings
-    w.signal(signal.SIGSTOP)
+    w.pause()
     try:
         prompt.send(b"EHLO prompt.test\r\n")
         time.sleep(3)

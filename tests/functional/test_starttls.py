@@ -4,8 +4,10 @@ hidden before TLS, pipelined plaintext after STARTTLS discarded
 independent client."""
 
 import os
+import signal
 import ssl
 import subprocess
+import time
 
 from wardentest import SMTPClient
 
@@ -72,6 +74,10 @@ def test_openssl_s_client(warden_factory, capture, tls_cert):
         input=script, capture_output=True, timeout=20)
     assert b"250 2.0.0 Ok: queued as TEST" in p.stdout, p.stderr
     assert capture.wait_messages(1)[0].startswith(b"Subject: s_client")
+    # the reply to QUIT, then close_notify: no "unexpected eof" from the
+    # client's TLS layer
+    assert p.stdout.rstrip().endswith(b"221 2.0.0 Bye"), p.stdout[-200:]
+    assert b"unexpected eof" not in p.stderr, p.stderr
 
 
 def test_implicit_tls_listener(warden_factory, capture, tls_cert):
@@ -102,3 +108,32 @@ def test_bad_handshake_closes_cleanly(warden_factory, capture, tls_cert):
     # the daemon is fine
     d = SMTPClient(w.port)
     d.expect(220)
+
+
+def test_tls_session_survives_stalled_loop(warden_factory, capture, tls_cert):
+    """A deadline that passes while Warden's loop is stalled (SIGSTOP here:
+    overload or a VM pause) drops only a TLS client that really sent
+    nothing, as on plain connections: one whose command arrived in time is
+    answered. And QUIT over TLS gets its 221 (with close_notify) before
+    the connection closes."""
+    w = tls_warden(warden_factory, capture, tls_cert,
+                   timeouts={"command": "2s"})
+    prompt, idle = SMTPClient(w.port), SMTPClient(w.port)
+    for c in (prompt, idle):
+        c.expect(220)
+        c.ehlo()
+        c.starttls()
+        c.ehlo()
+    time.sleep(0.2)
+    w.pause()
+    try:
+        prompt.send(b"NOOP\r\n")
+        time.sleep(3)
+    finally:
+        w.signal(signal.SIGCONT)
+    assert prompt.read_reply(timeout=5).code == 250
+    assert prompt.cmd("QUIT").code == 221
+    prompt.wait_closed(timeout=5)
+    r = idle.read_reply(timeout=5)
+    assert r.code == 421 and b"timeout" in r.raw, r.raw
+    assert w.log().count("timeout in state") == 1, w.log()[-3000:]

@@ -1484,6 +1484,19 @@ class Warden(_LogFile):
         """Send a signal to the warden process (by its PID)."""
         self.proc.send_signal(sig)
 
+    def pause(self, timeout=5.0):
+        """SIGSTOP, and wait until the kernel says the process is stopped:
+        kill() returns before a running thread has stopped, and bytes sent
+        meanwhile may still be read."""
+        self.proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open("/proc/%d/stat" % self.proc.pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    return
+            time.sleep(0.005)
+        raise TimeoutError("warden did not stop")
+
     def reload(self, config=None, wait=True, timeout=10.0,
                pattern=r"reload(: ok| failed)"):
         """Rewrite the config (if given: dict merged over the defaults,
