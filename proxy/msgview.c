@@ -493,13 +493,19 @@ static void read_mime(struct msgview *mv, const char *msg, size_t len,
 
 static void add_paragraph(struct strv *out, const char *s, size_t n)
 {
-    /* split long ones at a blank, as SpamAssassin does */
+    /* split long ones at a blank, as SpamAssassin does; with no blank,
+     * between two characters, so that each piece stays UTF-8 for rules
+     * matched in UTF mode */
     while (n > PARAGRAPH_MAX) {
         size_t cut = PARAGRAPH_MAX;
         while (cut > 0 && s[cut - 1] != ' ')
             cut--;
-        if (cut == 0)
+        if (cut == 0) {
             cut = PARAGRAPH_MAX;
+            while (cut > PARAGRAPH_MAX - 3 &&
+                   ((unsigned char)s[cut] & 0xC0) == 0x80)
+                cut--;
+        }
         strv_add(out, s, cut);
         s += cut;
         n -= cut;

@@ -5,8 +5,9 @@
  * The input is the message as spooled; its first byte picks whether it
  * is dot-stuffed. Beyond "no crash, no leak, no UB", it checks what the
  * scorer relies on:
- *   - every body paragraph ends with "\n" and is at most 2048 bytes,
- *     and so is every rawbody line;
+ *   - every body paragraph ends with "\n", but for the pieces of one
+ *     over 2048 bytes: cut after a blank, or else between two UTF-8
+ *     characters; no piece is over 2048 bytes, nor is any rawbody line;
  *   - full is no longer than the input, and without CR bytes when the
  *     input has none but in its CRLF line ends (a stray CR stays, as
  *     SpamAssassin leaves it);
@@ -60,8 +61,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      size & 2 ? "env@example.org" : NULL);
     CHECK(mv != NULL);
     for (size_t i = 0; i < mv->body.n; i++) {
-        CHECK(mv->body.len[i] > 0);
-        CHECK(mv->body.v[i][mv->body.len[i] - 1] == '\n');
+        const unsigned char *v = (const unsigned char *)mv->body.v[i];
+        size_t n = mv->body.len[i];
+        CHECK(n > 0);
+        if (v[n - 1] == '\n' || v[n - 1] == ' ')
+            continue;
+        /* a hard cut: not before a continuation byte, unless the three
+         * before it are ones too (invalid text, nowhere better to cut) */
+        CHECK(i + 1 < mv->body.n);
+        CHECK((((unsigned char)mv->body.v[i + 1][0]) & 0xC0) != 0x80 ||
+              (n >= 3 && (v[n - 1] & 0xC0) == 0x80 &&
+               (v[n - 2] & 0xC0) == 0x80 && (v[n - 3] & 0xC0) == 0x80));
     }
     check_lines(&mv->body);
     check_lines(&mv->rawbody);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <glib.h>
 
 #include "msgview.h"
 
@@ -204,6 +205,21 @@ static void test_paragraphs(void **state)
     assert_true(mv->body.n >= 2);
     for (size_t i = 0; i < mv->body.n; i++)
         assert_true(mv->body.len[i] <= 2048);
+    msgview_free(mv);
+
+    /* with no blank, between two characters: 700 three-byte euro signs
+     * (2100 bytes) make pieces of 2046 and 54+1 bytes, each valid UTF-8 */
+    static char euros[3000];
+    strcpy(euros, "Subject: s\nContent-Type: text/plain; charset=utf-8\n\n");
+    for (int i = 0; i < 700; i++)
+        strcat(euros, "\xe2\x82\xac");
+    mv = view(euros, false, NULL);
+    assert_int_equal(mv->body.n, 3); /* the Subject, then two pieces */
+    assert_int_equal(mv->body.len[1], 2046);
+    assert_int_equal(mv->body.len[2], 2100 - 2046 + 1);
+    for (size_t i = 1; i < 3; i++)
+        assert_true(g_utf8_validate(mv->body.v[i], (gssize)mv->body.len[i],
+                                    NULL));
     msgview_free(mv);
 }
 
