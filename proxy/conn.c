@@ -433,8 +433,13 @@ static bool tls_peer_ready(struct conn *c, struct bufferevent *bev,
 static void tls_event(struct bufferevent *bev, short what, void *arg)
 {
     if ((what & BEV_EVENT_TIMEOUT) && tls_peer_ready(arg, bev, what)) {
-        /* libevent disabled the direction that timed out: go on */
-        bufferevent_enable(bev, what & BEV_EVENT_READING ? EV_READ : EV_WRITE);
+        /* libevent disabled the direction that timed out, on the filter
+         * or (the closing write timeout) on the socket below: go on */
+        short dir = what & BEV_EVENT_READING ? EV_READ : EV_WRITE;
+        struct bufferevent *under = bufferevent_get_underlying(bev);
+        if (under)
+            bufferevent_enable(under, dir);
+        bufferevent_enable(bev, dir);
         return;
     }
     deliver(arg, what);
