@@ -288,7 +288,8 @@ static void add_link(struct html *h, const struct attr *a)
         ;
     for (end = v.n; end > start && isspace((unsigned char)v.p[end - 1]); end--)
         ;
-    const char *u = v.p + start;
+    /* a value of entities that decode to nothing leaves v empty */
+    const char *u = v.p ? v.p + start : "";
     size_t n = end - start;
     if (n == 0 || u[0] == '#') {
         /* nothing: an anchor on this page */
