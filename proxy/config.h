@@ -122,6 +122,7 @@ struct dns_conf {
 struct store_conf {
     enum store_type type;
     struct netaddr redis;         /* host:port, default 127.0.0.1:6379 */
+    char *redis_socket;           /* Unix socket path; NULL: TCP to redis */
     char *redis_password;         /* AUTH; NULL: none */
     unsigned redis_db;            /* SELECT */
     unsigned timeout;             /* ms per call; then the failure policy */

@@ -262,6 +262,12 @@ static struct runtime *load_runtime(const char *path, struct errors *errs)
     return runtime_new(cfg, errs);
 }
 
+/* Two optional settings: both unset, or both set to the same text. */
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
 /* Sockets, threads and the resolver are set up once; say so when a reload
  * would change them, instead of pretending it did. */
 static void warn_restart_only(const struct config *old, const struct config *new)
@@ -283,13 +289,12 @@ static void warn_restart_only(const struct config *old, const struct config *new
         log_warn("reload: workers changes only after a restart");
     if (old->store.type != new->store.type ||
         memcmp(&old->store.redis, &new->store.redis, sizeof(old->store.redis)) ||
+        !same_str(old->store.redis_socket, new->store.redis_socket) ||
         old->store.redis_db != new->store.redis_db)
         log_warn("reload: the store changes only after a restart");
     if (strcmp(old->user, new->user) != 0)
         log_warn("reload: user changes only after a restart");
-    if ((old->milter_socket == NULL) != (new->milter_socket == NULL) ||
-        (old->milter_socket &&
-         strcmp(old->milter_socket, new->milter_socket) != 0) ||
+    if (!same_str(old->milter_socket, new->milter_socket) ||
         strcmp(old->milter_name, new->milter_name) != 0)
         log_warn("reload: milter changes only after a restart");
     if (old->metrics_on != new->metrics_on ||

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,10 +216,17 @@ static const char reset_lua[] =
 /* Releases per call when they are sent after a reconnect. */
 #define DEFERRED_BATCH 32u
 
-struct redstore {
+/* Where Redis listens: an IP and port, or a Unix socket. */
+struct endpoint {
     char host[NETADDR_STRLEN]; /* numeric IP, for hiredis */
     int port;
-    char addr[NETADDR_STRLEN]; /* "127.0.0.1:6379", for logs */
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "": TCP */
+    char addr[sizeof("unix:") + sizeof(((struct sockaddr_un *)0)->sun_path)];
+    /* "127.0.0.1:6379" or "unix:/path", for logs */
+};
+
+struct redstore {
+    struct endpoint ep;
     char *password;            /* NULL: no AUTH */
     unsigned db;               /* 0: no SELECT */
     unsigned timeout_ms;
@@ -280,8 +288,8 @@ struct store_call {
 };
 
 /* the shared part */
-static void endpoint_from_conf(const struct store_conf *sc, char *host,
-                               int *port, char *addr);
+static void endpoint_from_conf(const struct store_conf *sc,
+                               struct endpoint *ep);
 static int conf_check(const struct store_conf *sc);
 static void node_id_make(char *buf, size_t len);
 static int script_sha(char *hex);
@@ -367,7 +375,7 @@ struct redstore *redstore_new(const struct config *cfg)
         log_err("store: out of memory");
         return NULL;
     }
-    endpoint_from_conf(sc, rs->host, &rs->port, rs->addr);
+    endpoint_from_conf(sc, &rs->ep);
     rs->db = sc->redis_db;
     rs->timeout_ms = sc->timeout;
     rs->node_ttl_ms = sc->node_ttl;
@@ -407,7 +415,7 @@ static int conf_check(const struct store_conf *sc)
 {
     int family = sc->redis.ss.ss_family;
 
-    if (family != AF_INET && family != AF_INET6) {
+    if (!sc->redis_socket && family != AF_INET && family != AF_INET6) {
         log_err("store: redis address is not an IP address and port");
         return -1;
     }
@@ -423,12 +431,18 @@ static int conf_check(const struct store_conf *sc)
     return 0;
 }
 
-static void endpoint_from_conf(const struct store_conf *sc, char *host,
-                               int *port, char *addr)
+static void endpoint_from_conf(const struct store_conf *sc,
+                               struct endpoint *ep)
 {
-    netaddr_ip(&sc->redis, host, NETADDR_STRLEN);
-    netaddr_str(&sc->redis, addr, NETADDR_STRLEN);
-    *port = (int)netaddr_port(&sc->redis);
+    memset(ep, 0, sizeof(*ep));
+    if (sc->redis_socket) {
+        snprintf(ep->path, sizeof(ep->path), "%s", sc->redis_socket);
+        snprintf(ep->addr, sizeof(ep->addr), "unix:%s", ep->path);
+        return;
+    }
+    netaddr_ip(&sc->redis, ep->host, sizeof(ep->host));
+    netaddr_str(&sc->redis, ep->addr, sizeof(ep->addr));
+    ep->port = (int)netaddr_port(&sc->redis);
 }
 
 /*
@@ -569,7 +583,8 @@ static void conn_start(struct redstore_client *c)
     struct timeval limit;
 
     c->last_attempt_ms = now_ms();
-    ac = redisAsyncConnect(rs->host, rs->port);
+    ac = rs->ep.path[0] ? redisAsyncConnectUnix(rs->ep.path)
+                        : redisAsyncConnect(rs->ep.host, rs->ep.port);
     if (!ac) {
         conn_failed(c, "out of memory");
         return;
@@ -590,8 +605,10 @@ static void conn_start(struct redstore_client *c)
     }
     redisAsyncSetConnectCallback(ac, conn_on_connect);
     redisAsyncSetDisconnectCallback(ac, conn_on_disconnect);
-    /* a peer that vanishes without a RST is noticed eventually */
-    redisEnableKeepAlive(&ac->c);
+    /* a peer that vanishes without a RST is noticed eventually (TCP only:
+     * hiredis's keepalive fails, and marks the context, on a Unix socket) */
+    if (!rs->ep.path[0])
+        redisEnableKeepAlive(&ac->c);
     c->ac = ac;
     c->state = CONN_CONNECTING;
     conn_handshake(c);
@@ -645,7 +662,7 @@ static void conn_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
         (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, c->rs->sha)))
         log_err("store: redis %s: SCRIPT LOAD returned an unexpected SHA1; "
                 "every call will fall back to EVAL",
-                c->rs->addr);
+                c->rs->ep.addr);
     if (step == SETUP_HEARTBEAT && c->state == CONN_CONNECTING)
         conn_ready(c);
 }
@@ -762,7 +779,7 @@ static void outage_begin(struct redstore_client *c, const char *why)
         return;
     c->outage = true;
     if (__atomic_fetch_add(&c->rs->down_clients, 1, __ATOMIC_RELAXED) == 0)
-        log_err("store: redis %s unreachable: %s", c->rs->addr,
+        log_err("store: redis %s unreachable: %s", c->rs->ep.addr,
                 log_sanitize(why, buf, sizeof(buf)));
 }
 
@@ -772,7 +789,7 @@ static void outage_end(struct redstore_client *c)
         return;
     c->outage = false;
     if (__atomic_sub_fetch(&c->rs->down_clients, 1, __ATOMIC_RELAXED) == 0)
-        log_notice("store: redis %s reachable again", c->rs->addr);
+        log_notice("store: redis %s reachable again", c->rs->ep.addr);
 }
 
 /* Errors from a live server (a script error, OOM...): rate-limited. */
@@ -784,7 +801,7 @@ static void log_redis_error(struct redstore_client *c, const char *what)
     if (c->last_error_log_ms && now - c->last_error_log_ms < ERROR_LOG_MS)
         return;
     c->last_error_log_ms = now;
-    log_err("store: redis %s: %s", c->rs->addr,
+    log_err("store: redis %s: %s", c->rs->ep.addr,
             log_sanitize(what, buf, sizeof(buf)));
 }
 
@@ -1299,21 +1316,22 @@ static redisContext *sync_connect(const struct config *cfg, char *err,
                                   size_t errlen)
 {
     const struct store_conf *sc = &cfg->store;
-    char host[NETADDR_STRLEN], addr[NETADDR_STRLEN], db[16];
+    struct endpoint ep;
+    char db[16];
     struct timeval tv;
     redisContext *ctx;
     redisReply *r;
-    int port;
 
     if (conf_check(sc) != 0) {
         snprintf(err, errlen, "bad store configuration");
         return NULL;
     }
-    endpoint_from_conf(sc, host, &port, addr);
+    endpoint_from_conf(sc, &ep);
     tv = tv_ms(sc->timeout > 1000 ? sc->timeout : 1000);
-    ctx = redisConnectWithTimeout(host, port, tv);
+    ctx = ep.path[0] ? redisConnectUnixWithTimeout(ep.path, tv)
+                     : redisConnectWithTimeout(ep.host, ep.port, tv);
     if (!ctx || ctx->err) {
-        snprintf(err, errlen, "redis %s: %s", addr,
+        snprintf(err, errlen, "redis %s: %s", ep.addr,
                  ctx ? ctx->errstr : "out of memory");
         redisFree(ctx);
         return NULL;

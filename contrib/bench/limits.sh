@@ -4,7 +4,7 @@
 # per message.
 #
 #   contrib/bench/limits.sh [--warden PATH] [--messages N] [--rounds N]
-#                           [--store redis|memory]
+#                           [--store redis|redis-unix|memory]
 #
 # Two policies apply three limits to every message, with allowances far
 # above the load (so nothing is refused and the cost measured is the
@@ -16,6 +16,10 @@
 #           checkpoints with limits, so three Redis calls a message.
 # smtp-source opens one connection per message. The order of the paths
 # rotates from round to round, so none always runs first.
+#
+# --store redis talks to Redis over TCP on loopback (the shape of several
+# nodes sharing one Redis); redis-unix over its Unix socket (a Redis on the
+# same host, `redis: unix:/path`); memory is the single-node store.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,7 +30,7 @@ SESSIONS=20
 SIZE=4096
 STORE=redis
 usage() {
-    echo "usage: $0 [--warden PATH] [--messages N] [--rounds N] [--store redis|memory]" >&2
+    echo "usage: $0 [--warden PATH] [--messages N] [--rounds N] [--store redis|redis-unix|memory]" >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -38,11 +42,12 @@ while [ $# -gt 0 ]; do
         *) usage ;;
     esac
 done
-case $STORE in redis|memory) ;; *) usage ;; esac
+case $STORE in redis|redis-unix|memory) ;; *) usage ;; esac
 case $WARDEN_BIN in /*) ;; *) WARDEN_BIN=$PWD/$WARDEN_BIN ;; esac
 PY=/usr/bin/python3
 LIB=contrib/bench/benchlib.py
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/warden-limits-bench.XXXXXX")
+chmod 711 "$TMP" # Warden runs as nobody and opens the Redis socket in here
 PIDS=()
 
 cleanup() {
@@ -56,6 +61,7 @@ port() { "$PY" "$LIB" freeport; }
 
 REDIS_PORT=$(port)
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --unixsocket "$TMP/redis.sock" --unixsocketperm 777 \
     --dir "$TMP" >"$TMP/redis.log" 2>&1 &
 PIDS+=("$!")
 REDIS_PID=$!
@@ -106,8 +112,11 @@ EOF
     PID_OF[$name]=$pid
 }
 
-store_yaml="store: {type: redis, redis: \"127.0.0.1:$REDIS_PORT\"}"
-[ "$STORE" = memory ] && store_yaml="store: {type: memory}"
+case $STORE in
+    redis)      store_yaml="store: {type: redis, redis: \"127.0.0.1:$REDIS_PORT\"}" ;;
+    redis-unix) store_yaml="store: {type: redis, redis: \"unix:$TMP/redis.sock\"}" ;;
+    memory)     store_yaml="store: {type: memory}" ;;
+esac
 start_warden plain ""
 start_warden mail "$store_yaml
 policies: [$TMP/mail.yaml]"
@@ -178,7 +187,7 @@ for p in "${PATHS[@]}"; do
         if (e > 0 && d > 0) printf ", %.2f EVALSHA per Redis socket read", e / d
         printf "\n" }'
 done
-if [ "$STORE" = redis ]; then
+if [ "$STORE" != memory ]; then
     redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' |
         awk -F'[:=,]' '/^cmdstat_evalsha:/ { printf "Redis time per EVALSHA: %s us\n", $7 }'
 fi

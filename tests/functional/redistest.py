@@ -15,12 +15,16 @@ REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class RedisServer:
-    def __init__(self, port=None):
+    def __init__(self, port=None, unix_socket=False):
         if not os.path.exists(REDIS):
             raise RuntimeError("redis-server is not installed "
                                "(contrib/install-deps.sh installs it)")
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="warden-redis-")
+        # Warden drops root (user: nobody) before it connects
+        os.chmod(self.dir, 0o711)
+        self.socket_path = (os.path.join(self.dir, "redis.sock")
+                            if unix_socket else None)
         self.proc = None
         self.start()
 
@@ -28,12 +32,19 @@ class RedisServer:
     def address(self):
         return "127.0.0.1:%d" % self.port
 
+    @property
+    def unix_address(self):
+        """Warden's store.redis for the Unix socket (unix_socket=True)."""
+        return "unix:" + self.socket_path
+
     def start(self):
         log = open(os.path.join(self.dir, "redis.log"), "ab")
         self.proc = subprocess.Popen(
             [REDIS, "--bind", "127.0.0.1", "--port", str(self.port),
              "--save", "", "--appendonly", "no", "--dir", self.dir,
-             "--enable-debug-command", "local"],  # DEBUG SLEEP in tests
+             "--enable-debug-command", "local"]  # DEBUG SLEEP in tests
+            + (["--unixsocket", self.socket_path, "--unixsocketperm", "777"]
+               if self.socket_path else []),
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         wait_for(self.ping, 10, message="redis-server did not start")
 

@@ -33,13 +33,16 @@ def send_mails(w, source, n):
     return codes
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-unix"])
 def store(request):
     if request.param == "memory":
         yield {"type": "memory"}
         return
-    r = RedisServer()
-    yield {"type": "redis", "redis": r.address}
+    # redis-unix: the daemon counts, and the admin tools read, through
+    # Redis's Unix socket
+    r = RedisServer(unix_socket=request.param == "redis-unix")
+    yield {"type": "redis",
+           "redis": r.unix_address if r.socket_path else r.address}
     r.stop()
 
 

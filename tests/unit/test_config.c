@@ -855,6 +855,25 @@ static void test_store(void **state)
                      2, "store.key_prefix: \"abcdefghij");
     expect_one_error(t, "store: redis\n", 1,
                      "store: expected a mapping, got a string");
+
+    /* a Redis on the same host, through its Unix socket */
+    c = load(t, "store: {type: redis, redis: \"unix:/run/redis/redis.sock\"}\n",
+             &errs);
+    if (!c)
+        dump_errors(&errs);
+    assert_non_null(c);
+    assert_string_equal(c->store.redis_socket, "/run/redis/redis.sock");
+    config_unref(c);
+    expect_one_error(t, "store: {redis: \"unix:redis.sock\"}\n", 1,
+                     "store.redis: \"unix:redis.sock\": use unix: and an "
+                     "absolute path of at most 107 bytes");
+    /* sun_path holds 107 bytes and the terminating NUL */
+    expect_one_error(t,
+                     "store: {redis: \"unix:/"
+                     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+                     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+                     "abcdefg\"}\n",
+                     1, "use unix: and an absolute path of at most 107");
     expect_one_error(t, "store:\n  key_prefix: \"a\\tb\"\n", 2,
                      "store.key_prefix: \"a\tb\": use 1-64");
 }
