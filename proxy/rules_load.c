@@ -1237,6 +1237,7 @@ static void replace_tags(struct loader *l)
         struct rule *r = &l->rs->v[i];
         char *lit = r->literal, *expanded;
         struct rx *rx = NULL;
+        bool too_large = false;
 
         r->literal = NULL;
         if (!lit || !r->rx || !replace_wants(l->tags, r->name)) {
@@ -1246,7 +1247,7 @@ static void replace_tags(struct loader *l)
         expanded = replace_expand(l->tags, lit, err, sizeof(err), warn,
                                   sizeof(warn));
         if (expanded)
-            rx = rx_compile(expanded, err, sizeof(err));
+            rx = rx_compile_sized(expanded, err, sizeof(err), &too_large);
         free(expanded);
         free(lit);
         if (*warn) {
@@ -1256,7 +1257,7 @@ static void replace_tags(struct loader *l)
         if (rx) {
             rx_free(r->rx);
             r->rx = rx;
-        } else if ((l->flags & RULES_LENIENT) || strstr(err, "too large")) {
+        } else if ((l->flags & RULES_LENIENT) || too_large) {
             /* PCRE2 caps a compiled pattern at 64 KB; Perl has no cap, and
              * some of SpamAssassin's tagged patterns are bigger */
             snprintf(msg, sizeof(msg), "%s (with its tags): %s", r->name, err);

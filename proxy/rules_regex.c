@@ -44,20 +44,31 @@ static int split_literal(const char *lit, char **pattern, unsigned *options,
 static int modifiers(const char *m, unsigned *options, char *err,
                      size_t errlen);
 static pcre2_code *compile(const char *pattern, unsigned options, char *err,
-                           size_t errlen);
+                           size_t errlen, int *code);
 
 /* ---- compiling ---- */
 
 struct rx *rx_compile(const char *lit, char *err, size_t errlen)
 {
-    struct rx *rx = calloc(1, sizeof(*rx));
+    bool too_large;
 
+    return rx_compile_sized(lit, err, errlen, &too_large);
+}
+
+struct rx *rx_compile_sized(const char *lit, char *err, size_t errlen,
+                            bool *too_large)
+{
+    struct rx *rx = calloc(1, sizeof(*rx));
+    int code = 0;
+
+    *too_large = false;
     if (!rx) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     if (split_literal(lit, &rx->pattern, &rx->options, err, errlen) != 0 ||
-        !(rx->code = compile(rx->pattern, rx->options, err, errlen))) {
+        !(rx->code = compile(rx->pattern, rx->options, err, errlen, &code))) {
+        *too_large = code == PCRE2_ERROR_PATTERN_TOO_LARGE;
         rx_free(rx);
         return NULL;
     }
@@ -212,22 +223,21 @@ static pcre2_code *compile_with(const char *pattern, unsigned options,
  * start would also hide the first case, hence the order.
  */
 static pcre2_code *compile(const char *pattern, unsigned options, char *err,
-                           size_t errlen)
+                           size_t errlen, int *code)
 {
-    int code;
     PCRE2_SIZE off;
-    pcre2_code *re = compile_with(pattern, options, 0, &code, &off);
+    pcre2_code *re = compile_with(pattern, options, 0, code, &off);
 
-    if (!re && code == 134) /* code point too large in non-UTF mode */
+    if (!re && *code == PCRE2_ERROR_CODE_POINT_TOO_BIG) /* for non-UTF mode */
         re =
             compile_with(pattern, options | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
-                         PCRE2_EXTRA_BAD_ESCAPE_IS_LITERAL, &code, &off);
+                         PCRE2_EXTRA_BAD_ESCAPE_IS_LITERAL, code, &off);
     else if (!re)
         re = compile_with(pattern, options, PCRE2_EXTRA_BAD_ESCAPE_IS_LITERAL,
-                          &code, &off);
+                          code, &off);
     if (!re) {
         PCRE2_UCHAR msg[160];
-        pcre2_get_error_message(code, msg, sizeof(msg));
+        pcre2_get_error_message(*code, msg, sizeof(msg));
         snprintf(err, errlen, "bad regex at offset %zu: %s", (size_t)off,
                  (char *)msg);
     }

@@ -28,6 +28,10 @@ struct rx;
  * literal or the pattern is bad.
  */
 struct rx *rx_compile(const char *lit, char *err, size_t errlen);
+/* The same; *too_large tells whether the pattern failed only for PCRE2's
+ * cap on a compiled pattern's size (Perl has none). */
+struct rx *rx_compile_sized(const char *lit, char *err, size_t errlen,
+                            bool *too_large);
 void rx_free(struct rx *rx);
 
 /* The pattern and PCRE2 options as compiled (for a prefilter). */

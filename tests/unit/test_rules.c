@@ -515,6 +515,48 @@ static void test_replace_tags(void **state)
     free(path);
 }
 
+/* A tagged pattern over PCRE2's cap on a compiled pattern (64 KB; Perl has
+ * none) is skipped with a warning, as SpamAssassin's biggest ones must be;
+ * any other regex error stays an error. */
+static void test_replace_tags_too_large(void **state)
+{
+    struct errors errs = {0};
+    char *path;
+    /* 4^7 copies of "abcd" (64 Ki characters) */
+    struct ruleset *rs = load_text(*state, "huge.cf",
+                                   "body HUGE /<T7>/\n"             /* 1 */
+                                   "body SMALL /<T0>/\n"            /* 2 */
+                                   "replace_tag T0 abcd\n"
+                                   "replace_tag T1 <T0><T0><T0><T0>\n"
+                                   "replace_tag T2 <T1><T1><T1><T1>\n"
+                                   "replace_tag T3 <T2><T2><T2><T2>\n"
+                                   "replace_tag T4 <T3><T3><T3><T3>\n"
+                                   "replace_tag T5 <T4><T4><T4><T4>\n"
+                                   "replace_tag T6 <T5><T5><T5><T5>\n"
+                                   "replace_tag T7 <T6><T6><T6><T6>\n"
+                                   "replace_rules HUGE SMALL\n",
+                                   &path, &errs);
+
+    dump_errors(&errs);
+    assert_non_null(rs);
+    assert_warning(rs, path, 1, "HUGE (with its tags)");
+    assert_false(find(rs, "HUGE")->defined);
+    assert_false(planned(rs, "HUGE"));
+    assert_string_equal(rx_pattern(find(rs, "SMALL")->rx), "(?:abcd)");
+    ruleset_free(rs);
+    free(path);
+
+    rs = load_text(*state, "badre.cf",
+                   "body BAD /<T>/\n"
+                   "replace_tag T (ab\n"
+                   "replace_rules BAD\n",
+                   &path, &errs);
+    assert_null(rs);
+    assert_error(&errs, path, 1, "BAD (with its tags): bad regex");
+    errors_free(&errs);
+    free(path);
+}
+
 /* SpamAssassin's own rules, when installed: they load, nothing crashes. */
 static void test_spamassassin_rules(void **state)
 {
@@ -553,6 +595,7 @@ int main(void)
         T(test_negative_needs_nice),
         T(test_lenient),
         T(test_replace_tags),
+        T(test_replace_tags_too_large),
         T(test_include_and_directory),
         T(test_shipped_rules),
         T(test_spamassassin_rules),
