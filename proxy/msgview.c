@@ -130,23 +130,43 @@ static void unstuff_crlf(const char *msg, size_t len, bool dot_stuffed,
 
 /* ---- header fields ---- */
 
+/*
+ * A field's value as rules see it: the blanks after the colon dropped and
+ * the line breaks of folding removed (the blank after each stays). Copied
+ * a line at a time; out->p is "" for an empty value, NULL when out of
+ * memory.
+ */
+static void unfold(const char *v, size_t len, struct buf *out)
+{
+    size_t i = 0;
+
+    while (i < len && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    while (i < len) {
+        size_t n = i;
+
+        while (n < len && v[n] != '\r' && v[n] != '\n')
+            n++;
+        if (n > i && buf_add(out, v + i, n - i) != 0) {
+            buf_free(out);
+            return;
+        }
+        i = n + 1;
+    }
+    if (!out->p)
+        buf_add(out, "", 0);
+}
+
 static int add_field(void *arg, const struct msghdr_field *f)
 {
     struct msgview *mv = arg;
     struct msgview_field *v;
     struct buf raw = {0};
-    size_t i = 0;
 
     if (!(v = realloc(mv->fields, (mv->nfields + 1) * sizeof(*v))))
         return 1;
     mv->fields = v;
-    while (i < f->value_len && (f->value[i] == ' ' || f->value[i] == '\t'))
-        i++;
-    for (; i < f->value_len; i++) /* unfold: CRLF before a blank goes */
-        if (f->value[i] != '\r' && f->value[i] != '\n')
-            buf_addc(&raw, f->value[i]);
-    if (!raw.p)
-        buf_add(&raw, "", 0);
+    unfold(f->value, f->value_len, &raw);
     v = &mv->fields[mv->nfields];
     v->name = strndup(f->name, f->name_len);
     v->raw = raw.p;
@@ -425,14 +445,11 @@ static void keep_part_fields(struct msgview *mv, GMimeObject *obj)
 
         if (!name || !raw)
             continue;
-        raw += strspn(raw, " \t");
-        for (; *raw; raw++)
-            if (*raw != '\r' && *raw != '\n')
-                buf_addc(&b, *raw);
+        unfold(raw, strlen(raw), &b);
         while (b.n > 0 && (b.p[b.n - 1] == ' ' || b.p[b.n - 1] == '\t'))
             b.p[--b.n] = '\0';
         char *copy = strdup(name);
-        if (!copy || (!b.p && buf_add(&b, "", 0) != 0) ||
+        if (!copy || !b.p ||
             !(v = realloc(mv->part_fields,
                           (mv->npart_fields + 1) * sizeof(*v)))) {
             free(copy);
