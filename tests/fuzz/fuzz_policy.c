@@ -357,10 +357,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_policy(p, last, ambiguous);
 
     /* Merged with itself: entries append, limit names must stay unique,
-     * and the spf section may be written once in all the files. */
+     * and each of the spf, dkim, dkim_sign, dmarc and scoring sections may
+     * be written once in all the files. */
     {
         struct policy *twice = policy_load(files, 2, &errs);
-        size_t dups = p->nlimits + (p->spf != NULL);
+        size_t dups = p->nlimits + (p->spf != NULL) + (p->dkim != NULL) +
+                      (p->dkim_sign != NULL) + (p->dmarc != NULL) +
+                      (p->scoring != NULL);
 
         if (dups > 0) {
             CHECK(!twice && errs.n == dups);
