@@ -26,6 +26,7 @@
 #include "config.h"
 #include "dkim_rules.h"
 #include "log.h"
+#include "metrics.h"
 #include "msgbuf.h"
 #include "policy.h"
 #include "workpool.h"
@@ -240,6 +241,7 @@ static void finish(struct dkim_state *st, struct verdict *v)
 
     st->have = true;
     log_outcome(st);
+    metric_dkim_result(dkimv_result_name(r));
     auth_rule_apply(&cfg->policy->dkim->on[r], v, "dkim",
                     dkimv_result_name(r));
 }

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "dmarc_rules.h"
 #include "log.h"
+#include "metrics.h"
 #include "msgbuf.h"
 #include "orgdomain.h"
 #include "policy.h"
@@ -221,6 +222,7 @@ static void finish(struct dmarc_state *st, struct verdict *v)
 
     st->have = true;
     log_outcome(st);
+    metric_dmarc_result(dmarc_result_name(st->outcome.result));
     if (r)
         auth_rule_apply(r, v, "dmarc",
                         dmarc_result_name(st->outcome.result));

@@ -35,6 +35,7 @@
 #include "check_spf.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "msgbuf.h"
 #include "msgview.h"
 #include "policy.h"
@@ -184,8 +185,10 @@ static enum engine_status score_run(struct engine_session *es,
         !(st = state_of(es, ctx)))
         return ENGINE_DONE;
     st->scored = false; /* a message left unscored shows no score */
-    if (!score_pool() || !(job = job_new(es, ctx, sp)))
+    if (!score_pool() || !(job = job_new(es, ctx, sp))) {
+        metric_scored("error", -1);
         return ENGINE_DONE;
+    }
     st->t = t;
     job->st = st;
     st->scanned = job->len;
@@ -195,6 +198,7 @@ static enum engine_status score_run(struct engine_session *es,
         log_warn("session=%s scoring: all scoring threads busy; message "
                  "accepted unscored",
                  st->cw.session_id);
+        metric_scored("busy", -1);
         job_release(job);
         return ENGINE_DONE;
     }
@@ -290,6 +294,7 @@ static void on_guard(evutil_socket_t fd, short what, void *arg)
     log_warn("session=%s scoring: not done in time; message accepted "
              "unscored",
              st->cw.session_id);
+    metric_scored("timeout", -1);
     engine_check_done(st->cw.es);
 }
 
@@ -334,10 +339,12 @@ static void apply(struct score_state *st, const struct score_job *job,
         log_warn("session=%s scoring: out of memory; message accepted "
                  "unscored",
                  st->cw.session_id);
+        metric_scored("error", -1);
         return;
     }
     action = action_of(t, job->res.score);
     log_result(st, job, action, t);
+    metric_scored(action, job->res.seconds);
     st->scored = true;
     st->score = job->res.score;
     for (size_t k = 0; k < NOWN; k++)

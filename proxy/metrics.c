@@ -57,7 +57,8 @@ static struct family rejections = {
     .label = {"stage", "check"},
     .values = {{"connect", "helo", "mail", "rcpt", "data", "eom", "auth",
                 "other"},
-               {"access", "limits", "spf", "backend", "protocol", "other"}},
+               {"access", "limits", "spf", "dkim", "dmarc", "score", "backend",
+                "protocol", "other"}},
 };
 static struct family limit_checks = {
     .name = "warden_limit_checks_total",
@@ -95,6 +96,31 @@ static struct family spf_results = {
     .values = {{"pass", "fail", "softfail", "neutral", "none", "temperror",
                 "permerror", "other"}},
 };
+static struct family dkim_results = {
+    .name = "warden_dkim_results_total",
+    .help = "DKIM verifications, by the message's result.",
+    .type = "counter",
+    .label = {"result"},
+    .values = {{"pass", "fail", "policy", "neutral", "none", "temperror",
+                "permerror", "other"}},
+};
+static struct family dmarc_results = {
+    .name = "warden_dmarc_results_total",
+    .help = "DMARC evaluations, by result.",
+    .type = "counter",
+    .label = {"result"},
+    .values = {{"pass", "fail", "none", "temperror", "permerror", "other"}},
+};
+static struct family scored = {
+    .name = "warden_scored_messages_total",
+    .help = "Messages that reached content scoring, by action (accept, tag, "
+            "tempfail, reject) or why they went unscored (busy, timeout, "
+            "error).",
+    .type = "counter",
+    .label = {"result"},
+    .values = {{"accept", "tag", "tempfail", "reject", "busy", "timeout",
+                "error", "other"}},
+};
 static struct family reloads = {
     .name = "warden_config_reloads_total",
     .help = "Configuration reloads, by result.",
@@ -122,6 +148,10 @@ static struct histogram store_latency = {
 static struct histogram dns_latency = {
     .name = "warden_dns_latency_seconds",
     .help = "Time from a DNS query to its answer.",
+};
+static struct histogram score_time = {
+    .name = "warden_score_duration_seconds",
+    .help = "Time the scorer took over one message (decoding and rules).",
 };
 
 static time_t started; /* set once, by metrics_mark_start() */
@@ -245,6 +275,23 @@ void metric_spf_result(const char *result)
     add(&spf_results, result, NULL, 1);
 }
 
+void metric_dkim_result(const char *result)
+{
+    add(&dkim_results, result, NULL, 1);
+}
+
+void metric_dmarc_result(const char *result)
+{
+    add(&dmarc_results, result, NULL, 1);
+}
+
+void metric_scored(const char *result, double seconds)
+{
+    add(&scored, result, NULL, 1);
+    if (seconds >= 0)
+        observe(&score_time, seconds);
+}
+
 void metric_reload(bool ok) { add(&reloads, ok ? "ok" : "failed", NULL, 1); }
 
 /* ---- rendering ---- */
@@ -331,7 +378,8 @@ void metrics_render(FILE *out)
     const struct family *families[] = {
         &conn_total,   &conn_open,      &conn_refused, &transactions,
         &rejections,   &limit_checks,   &backend_errors, &store_calls,
-        &dns_queries,  &spf_results,    &reloads,
+        &dns_queries,  &spf_results,    &dkim_results, &dmarc_results,
+        &scored,       &reloads,
     };
 
     if (!__atomic_load_n(&started, __ATOMIC_RELAXED))
@@ -348,6 +396,7 @@ void metrics_render(FILE *out)
         render_family(out, families[i]);
     render_histogram(out, &store_latency);
     render_histogram(out, &dns_latency);
+    render_histogram(out, &score_time);
     fputs("# HELP warden_limit_exceeded_total Times each limit refused "
           "(enforced) or would have (dry_run).\n"
           "# TYPE warden_limit_exceeded_total counter\n",

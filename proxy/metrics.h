@@ -47,6 +47,21 @@ void metric_dns_query(double seconds, const char *result);
  * "temperror", "permerror". */
 void metric_spf_result(const char *result);
 
+/* One DKIM verification (the message's overall result): "pass", "fail",
+ * "policy", "neutral", "none", "temperror", "permerror". */
+void metric_dkim_result(const char *result);
+
+/* One DMARC evaluation: "pass", "fail", "none", "temperror", "permerror". */
+void metric_dmarc_result(const char *result);
+
+/*
+ * A message that reached content scoring: its action "accept", "tag",
+ * "tempfail", "reject" and the scorer's time; or, left unscored (and
+ * accepted), "busy" (every scoring thread taken), "timeout" or "error".
+ * seconds < 0: not scored, no time to record.
+ */
+void metric_scored(const char *result, double seconds);
+
 /* A SIGHUP reload. */
 void metric_reload(bool ok);
 

@@ -1,7 +1,8 @@
 """The Prometheus endpoint: scraped over real HTTP while real sessions run,
 its counters move with what happened (connections, transactions,
 rejections by stage and check, limits, reloads, backend failures, DNS
-and Redis latency), and nothing but GET /metrics is served."""
+and Redis latency, DKIM and DMARC results, content scoring), and nothing
+but GET /metrics is served."""
 
 import json
 import os
@@ -169,6 +170,55 @@ def test_dns_latency_histogram(warden_factory, capture):
         assert val(s, "warden_dns_latency_seconds_count") == 2
         assert val(s, "warden_dns_latency_seconds_bucket", le="+Inf") == 2
         assert 0 < val(s, "warden_dns_latency_seconds_sum") < 10
+    finally:
+        dns.stop()
+
+
+GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def test_dkim_dmarc_and_scoring_counted(warden_factory, capture, tmp_path):
+    """Unsigned mail from a domain with p=reject (not honored): dkim=none
+    and dmarc=fail each time; one message scored clean, one tagged, one
+    rejected at end of data by its score."""
+    dns = DNSTestServer([("_dmarc.example.org", "TXT",
+                          "v=DMARC1; p=reject")])
+    rules = tmp_path / "local.cf"
+    rules.write_text("body LOCAL_TAG /tag this message/\n"
+                     "score LOCAL_TAG 6\n"
+                     "body LOCAL_GTUBE /GTUBE-STANDARD-ANTI-UBE-TEST/\n"
+                     "score LOCAL_GTUBE 1000\n")
+    pol = tmp_path / "p.yaml"
+    pol.write_text("spf: {}\ndkim: {}\ndmarc: {}\n"
+                   "scoring:\n"
+                   "  rules: [%s]\n"
+                   "  thresholds:\n"
+                   "    - {tag: 5, reject: 15}\n" % rules)
+    try:
+        w = metered(warden_factory, capture,
+                    {"policies": [str(pol)],
+                     "dns": {"servers": [dns.address], "timeout": "1s"}})
+        codes = []
+        for body in (b"hello", b"please tag this message", GTUBE):
+            c = SMTPClient(w.port)
+            c.expect(220)
+            c.ehlo()
+            codes.append(c.sendmail(
+                "alice@example.org", ["bob@example.com"],
+                b"From: alice@example.org\r\nTo: bob@example.com\r\n"
+                b"Subject: metrics\r\n\r\n" + body + b"\r\n").code)
+            c.cmd("QUIT")
+        assert codes == [250, 250, 550]
+        s = scrape(w)
+        assert val(s, "warden_dkim_results_total", result="none") == 3
+        assert val(s, "warden_dmarc_results_total", result="fail") == 3
+        assert val(s, "warden_scored_messages_total", result="accept") == 1
+        assert val(s, "warden_scored_messages_total", result="tag") == 1
+        assert val(s, "warden_scored_messages_total", result="reject") == 1
+        assert val(s, "warden_rejections_total", stage="eom",
+                   check="score") == 1
+        assert val(s, "warden_score_duration_seconds_count") == 3
+        assert 0 < val(s, "warden_score_duration_seconds_sum") < 10
     finally:
         dns.stop()
 
