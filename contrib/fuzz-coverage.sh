@@ -23,14 +23,19 @@ done
 
 # the sources each target exists to exercise (reported by base name)
 declare -A FILES=(
+    [authhdr]="proxy/fromaddr.c proxy/orgdomain.c proxy/dmarc.c"
     [config]="proxy/config.c proxy/yamldoc.c proxy/netaddr.c"
     [datascan]="proxy/datascan.c"
-    [policy]="proxy/policy.c proxy/limit_rules.c proxy/yamldoc.c"
+    [dnsq]="proxy/dnsq_msg.c"
+    [msgview]="proxy/msgview.c proxy/htmltext.c proxy/uris.c"
+    [policy]="proxy/policy.c proxy/policy_auth.c proxy/policy_score.c proxy/limit_rules.c proxy/auth_rules.c proxy/yamldoc.c"
     [proxyproto]="proxy/proxyproto.c"
+    [rules]="proxy/rules_load.c proxy/rules_regex.c proxy/rules_meta.c proxy/rules_replace.c"
     [sasl]="proxy/sasl.c proxy/xclient.c"
     [session]="proxy/session.c proxy/session_cmd.c proxy/session_data.c proxy/smtp_cmd.c proxy/ehlo.c"
     [smtp_cmd]="proxy/smtp_cmd.c"
     [smtp_reply]="proxy/smtp_reply.c proxy/ehlo.c"
+    [spf_record]="proxy/spf_syntax.c proxy/spf_dns.c"
 )
 
 targets=("$@")
