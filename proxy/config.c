@@ -179,6 +179,7 @@ struct config *config_defaults(void)
         .max_errors = 10,
         .max_pipeline = 100,
         .max_recipients = 1000,
+        .recipient_overshoot = 1000,
         .spool_memory = 1 << 20,
     };
     c->timeouts = (struct timeouts_conf){
@@ -628,7 +629,7 @@ static void load_limits(const struct ymap *top, struct config *cfg)
         "max_command_line", "max_text_line",
         "max_auth_line",    "max_errors",
         "max_pipeline",     "max_recipients",
-        "spool_memory",     NULL,
+        "recipient_overshoot", "spool_memory", NULL,
     };
     struct limits_conf *lim = &cfg->limits;
     struct ymap m;
@@ -644,6 +645,8 @@ static void load_limits(const struct ymap *top, struct config *cfg)
     ymap_uint(&m, "max_errors", 1, UINT_MAX, &lim->max_errors);
     ymap_uint(&m, "max_pipeline", 1, UINT_MAX, &lim->max_pipeline);
     ymap_uint(&m, "max_recipients", 1, UINT_MAX, &lim->max_recipients);
+    ymap_uint(&m, "recipient_overshoot", 0, UINT_MAX,
+              &lim->recipient_overshoot);
     ymap_size(&m, "spool_memory", 0, &lim->spool_memory);
 }
 

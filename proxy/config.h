@@ -90,6 +90,9 @@ struct limits_conf {
     unsigned max_errors;          /* errors before 421 and close */
     unsigned max_pipeline;        /* replies pending before we stop reading */
     unsigned max_recipients;      /* per transaction; over it: 452 */
+    unsigned recipient_overshoot; /* 452s past max_recipients before each
+                                   * counts as an error (Postfix's
+                                   * smtpd_recipient_overshoot_limit) */
     size_t spool_memory;          /* message bytes kept in memory per tx */
 };
 

@@ -700,7 +700,12 @@ static bool check_rcpt(struct session *s)
         return false;
     }
     if (s->tx->rcpts_sent >= s->cfg->limits.max_recipients) {
-        reply_local(s, "452 4.5.3 Error: too many recipients");
+        /* a client that sends the rest in another transaction, as RFC
+         * 5321 asks, is fine; one that keeps going is counted */
+        if (++s->tx->rcpts_over > s->cfg->limits.recipient_overshoot)
+            reply_error(s, "452 4.5.3 Error: too many recipients");
+        else
+            reply_local(s, "452 4.5.3 Error: too many recipients");
         return false;
     }
     return true;

@@ -76,6 +76,7 @@ struct tx {
     char **rcpts;              /* recipients the backend accepted */
     size_t nrcpts, cap;
     unsigned rcpts_sent;       /* RCPT commands relayed */
+    unsigned rcpts_over;       /* RCPTs answered 452 for max_recipients */
     unsigned rcpts_refused;
     struct timeval start;
     struct datascan ds;

@@ -101,6 +101,36 @@ def test_recipient_limit(warden_factory, capture):
     assert c.cmd("RCPT TO:<3@example.net>").raw.startswith(b"452 4.5.3")
 
 
+def test_recipient_overshoot_counts_as_errors(warden_factory, capture):
+    """Past max_recipients plus the overshoot allowance, each further 452
+    is a protocol error: a client that never stops ends at max_errors."""
+    w = warden_factory({"limits": {"max_recipients": 2,
+                                   "recipient_overshoot": 3,
+                                   "max_errors": 2}}, capture)
+    c = hello(w)
+    c.cmd("MAIL FROM:<a@example.com>", expect=250)
+    for i in range(2):
+        c.cmd("RCPT TO:<%d@example.net>" % i, expect=250)
+    # the overshoot allowance: 452s that are not errors
+    for i in range(3):
+        assert c.cmd("RCPT TO:<x%d@example.net>" % i).code == 452
+    assert c.cmd("RCPT TO:<y1@example.net>").code == 452     # error 1
+    r = c.cmd("RCPT TO:<y2@example.net>")                   # error 2
+    assert r.code == 452
+    assert c.read_reply().raw.startswith(b"421 4.7.0")
+    c.wait_closed()
+    # a new transaction starts its own count
+    d = hello(w)
+    for _ in range(2):
+        d.cmd("MAIL FROM:<a@example.com>", expect=250)
+        for i in range(2):
+            d.cmd("RCPT TO:<%d@example.net>" % i, expect=250)
+        for i in range(3):
+            assert d.cmd("RCPT TO:<x%d@example.net>" % i).code == 452
+        d.cmd("RSET", expect=250)
+    assert d.cmd("NOOP").code == 250
+
+
 def test_max_connections(warden_factory, capture):
     # counted across worker threads, wherever the kernel sends each one
     w = warden_factory({"limits": {"max_connections": 2}, "workers": 3},

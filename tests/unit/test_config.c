@@ -131,6 +131,7 @@ static void assert_defaults(const struct config *c)
     assert_int_equal(c->limits.max_errors, 10);
     assert_int_equal(c->limits.max_pipeline, 100);
     assert_int_equal(c->limits.max_recipients, 1000);
+    assert_int_equal(c->limits.recipient_overshoot, 1000);
     assert_int_equal(c->limits.spool_memory, 1048576);
     assert_int_equal(c->timeouts.backend_connect, 30000);
     assert_int_equal(c->timeouts.backend_greeting, 300000);
@@ -230,6 +231,7 @@ static const char full_yaml[] =
     "  max_errors: 3\n"
     "  max_pipeline: 7\n"
     "  max_recipients: 100\n"
+    "  recipient_overshoot: 0\n"
     "  spool_memory: 64k\n"
     "timeouts:\n"
     "  backend_connect: 5s\n"
@@ -324,6 +326,7 @@ static void test_full_file(void **state)
     assert_int_equal(c->limits.max_errors, 3);
     assert_int_equal(c->limits.max_pipeline, 7);
     assert_int_equal(c->limits.max_recipients, 100);
+    assert_int_equal(c->limits.recipient_overshoot, 0);
     assert_int_equal(c->limits.spool_memory, 65536);
 
     assert_int_equal(c->timeouts.backend_connect, 5000);
