@@ -21,7 +21,9 @@ def redis():
 def node(warden_factory, backend, redis, tmp_path, limits, **store):
     pol = tmp_path / "limits.yaml"
     pol.write_text(dump_yaml({"limits": limits}))
-    st = {"type": "redis", "redis": redis.address, "timeout": "500ms"}
+    st = {"type": "redis", "timeout": "500ms",
+          "redis": redis.unix_address if redis.socket_path
+          else redis.address}
     st.update(store)
     return warden_factory({"policies": [str(pol)], "store": st}, backend)
 
@@ -108,7 +110,17 @@ def test_redis_down_fail_open(warden_factory, capture, redis, tmp_path):
     assert codes.count(250) == 5 and codes.count(451) == 2, codes
 
 
-def test_redis_down_fail_closed(warden_factory, capture, redis, tmp_path):
+@pytest.fixture(params=["tcp", "unix"])
+def any_redis(request):
+    """Redis over TCP, or over its Unix socket (recreated on restart)."""
+    r = RedisServer(unix_socket=request.param == "unix")
+    yield r
+    r.stop()
+
+
+def test_redis_down_fail_closed(warden_factory, capture, any_redis,
+                                tmp_path):
+    redis = any_redis
     w = node(warden_factory, capture, redis, tmp_path, MSGS,
              on_failure="tempfail")
     redis.kill()
