@@ -35,7 +35,7 @@ declare -A FILES=(
     [session]="proxy/session.c proxy/session_cmd.c proxy/session_data.c proxy/smtp_cmd.c proxy/ehlo.c"
     [smtp_cmd]="proxy/smtp_cmd.c"
     [smtp_reply]="proxy/smtp_reply.c proxy/ehlo.c"
-    [spf_record]="proxy/spf_syntax.c proxy/spf_dns.c"
+    [spf_record]="proxy/spf_syntax.c"
 )
 
 targets=("$@")
