@@ -888,6 +888,11 @@ static void load_redis_endpoint(const struct ymap *m, const char *s,
     struct sockaddr_un sun;
     char err[128];
 
+    if (s[0] == '/') {
+        ymap_error(m, ymap_get(m, "redis"), "redis",
+                   "\"%s\": write unix:%s for a Unix socket", s, s);
+        return;
+    }
     if (strncmp(s, "unix:", 5) != 0) {
         if (netaddr_parse(s, 6379, &st->redis, err, sizeof(err)) != 0)
             ymap_error(m, ymap_get(m, "redis"), "redis", "%s", err);

@@ -870,6 +870,9 @@ static void test_store(void **state)
     expect_one_error(t, "store: {redis: \"unix:redis.sock\"}\n", 1,
                      "store.redis: \"unix:redis.sock\": use unix: and an "
                      "absolute path of at most 107 bytes");
+    expect_one_error(t, "store: {redis: /run/redis.sock}\n", 1,
+                     "store.redis: \"/run/redis.sock\": write "
+                     "unix:/run/redis.sock for a Unix socket");
     /* sun_path holds 107 bytes and the terminating NUL */
     expect_one_error(t,
                      "store: {redis: \"unix:/"
