@@ -6,8 +6,10 @@
  * private directory made at the first call (under $TMPDIR, else /dev/shm,
  * else /tmp) and removed at exit. The directory also holds CIDR files the
  * seeds name as networks_file: nets.cidr (good), bad.cidr (a host-bits
- * error on line 2) and empty.cidr, and a FIFO with no writer (a loader
- * that opened it would block).
+ * error on line 2) and empty.cidr, a FIFO with no writer (a loader that
+ * opened it would block), and what the other sections name: rule files
+ * local.cf (good) and bad.cf, a public suffix list psl.dat, an RSA
+ * key.pem and an Ed25519 ed.pem (refused for signing).
  *
  * Beyond "no crash, no leak, no UB", it checks:
  *   - a policy comes back with no error, or NULL with at least one;
@@ -70,6 +72,32 @@ static const struct fixture {
                   "198.51.100.7  # one host\n::ffff:203.0.113.0/120\n"},
     {"bad.cidr", "192.0.2.0/24\n10.0.0.1/8\n"},
     {"empty.cidr", ""},
+    /* for the scoring, dmarc and dkim_sign sections */
+    {"local.cf", "body LOCAL_X /buy now/i\nscore LOCAL_X 2.5\n"
+                 "meta LOCAL_M LOCAL_X && !LOCAL_X\n"},
+    {"bad.cf", "body BAD_RE /(unclosed/\n"},
+    {"psl.dat", "// test list\ncom\nco.uk\n*.ck\n!www.ck\n"},
+    /* RSA-1024: small, and enough for the loader's checks */
+    {"key.pem",
+                "-----BEGIN PRIVATE KEY-----\n"
+                "MIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAM8kM/i63yFxE/xH\n"
+                "ArwJiFvH0x3yGScddHz7VYS8JhumcE0hJipcTbpuXU0q/O+M2TeEx0A44QfZuu+1\n"
+                "Umh7OeL2gEUYnIe8MMdvzLiTqq3/SCsI1fHCcJ1G5ZQj95DPPEjogGq6I49NhQ6N\n"
+                "rgH1ieW79/3rlY87Ydzfm7Rbldg/AgMBAAECgYBl/46z6Njcr8DGlfTrwMnrX88+\n"
+                "TKtEDoYA0QYAUWF2dhOQd0VC0KbZqWS6DfP0xWdkpjYzEo8EfZtGVAPbPOp4TBgz\n"
+                "EYVWoAkh3ew34Ss25mVvZ7NPSxVW7hgpJ034k3xrraIm4ORq9mP7iKkUgGcn6h1S\n"
+                "pu15IjCNakIS7HAcqQJBAPHcByudaN277ZaYBwrkG7OObzk+p3hHdz8GwwnMWpOW\n"
+                "eH3FUWeyeL6+YfuXyqm4yE6Q6FfQ6d8I5LllgxAbor0CQQDbQIp6zOeZGgt1ukSS\n"
+                "7c6ARRVGslNGQr1en3qtq69O2FxZ9lRHRR4ehOlg6Aejz3ZgO3i0KCecw7drQUwM\n"
+                "VPSrAkBJlVqtH1f/ViTD038ZBiuTZntaXECRbJTQHRuLyJuqGXaRNU4+EWOBDOU8\n"
+                "qYLkPi7bEGVQCmSNEeScr1C/vti1AkBceN8vJeb0WtjEgZhUg/oZfYmYtLOMqa9n\n"
+                "DkpWn1ekIHrq8orfOFaYtqQb3CEExQZ/VfX1vg3e/2kH0pV5igdbAkEAoelwHucu\n"
+                "KAVYCoPJevNxTRJpmZNq0xA+WOXbP/MWa+n3ViCSa9WO3KlVdnCzXfdFZTgXuvuN\n"
+                "RLkJiXiiNrYtiQ==\n"
+                "-----END PRIVATE KEY-----\n"},
+    {"ed.pem", "-----BEGIN PRIVATE KEY-----\n"
+               "MC4CAQAwBQYDK2VwBCIEIIoWAOoxk5BwEBulCRm5UbUi+mwrqEli3akYUh/JvyTz\n"
+               "-----END PRIVATE KEY-----\n"},
 };
 
 #include "fuzz_loader.h"
