@@ -820,7 +820,8 @@ static void fake_reset(struct fake *f)
 
 /*
  * Four configurations, chosen per input:
- *   0  strict, small limits (message 3000, 3 recipients, 5 errors)
+ *   0  strict, small limits (message 3000, 3 recipients and 2 more 452s
+ *      before each counts as an error, 5 errors)
  *   1  bare newlines normalised, tiny lines, pipeline of 4, defer mode
  *   2  PROXY header expected from 127.0.0.0/8 (the client is there)
  *   3  strict, defer mode, one reply in flight at most, 3 errors
@@ -851,6 +852,7 @@ static struct runtime *make_runtime(unsigned variant, int port)
     cfg->limits.max_errors = 5;
     cfg->limits.max_message_size = 3000;
     cfg->limits.max_recipients = 3;
+    cfg->limits.recipient_overshoot = 2;
     cfg->limits.spool_memory = 300;
     cfg->limits.max_text_line = 1000;
     switch (variant) {
