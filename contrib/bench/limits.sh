@@ -4,7 +4,7 @@
 # per message.
 #
 #   contrib/bench/limits.sh [--warden PATH] [--messages N] [--rounds N]
-#                           [--store redis|redis-unix|memory]
+#                           [--sessions N] [--store redis|redis-unix|memory]
 #
 # Two policies apply three limits to every message, with allowances far
 # above the load (so nothing is refused and the cost measured is the
@@ -15,7 +15,10 @@
 #           (at MAIL) and recipients per sender domain (at RCPT): three
 #           checkpoints with limits, so three Redis calls a message.
 # smtp-source opens one connection per message. The order of the paths
-# rotates from round to round, so none always runs first.
+# rotates from round to round, so none always runs first. Besides the
+# totals it prints the median and range of each round's own ratio: on a
+# shared VM a burst of steal time hits one round, and a ratio between two
+# runs seconds apart is less exposed to it than one between totals.
 #
 # --store redis talks to Redis over TCP on loopback (the shape of several
 # nodes sharing one Redis); redis-unix over its Unix socket (a Redis on the
@@ -25,12 +28,12 @@ cd "$(dirname "$0")/../.."
 
 WARDEN_BIN=${WARDEN_BIN:-build/warden}
 MESSAGES=6000
-ROUNDS=3
+ROUNDS=6
 SESSIONS=20
 SIZE=4096
 STORE=redis
 usage() {
-    echo "usage: $0 [--warden PATH] [--messages N] [--rounds N] [--store redis|redis-unix|memory]" >&2
+    echo "usage: $0 [--warden PATH] [--messages N] [--rounds N] [--sessions N] [--store redis|redis-unix|memory]" >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
         --warden)   WARDEN_BIN=${2:?}; shift 2 ;;
         --messages) MESSAGES=${2:?}; shift 2 ;;
         --rounds)   ROUNDS=${2:?}; shift 2 ;;
+        --sessions) SESSIONS=${2:?}; shift 2 ;;
         *) usage ;;
     esac
 done
@@ -138,7 +142,7 @@ evalsha() { local n; n=$(redis_stat commandstats cmdstat_evalsha); echo "${n:-0}
 reads() { local n; n=$(redis_stat stats total_reads_processed); echo "${n:-0}"; }
 
 PATHS=(plain mail spread)
-declare -A SECS CPU RCPU IDLE CALLS READS
+declare -A SECS CPU RCPU IDLE CALLS READS ROUND_SECS
 for p in "${PATHS[@]}"; do
     SECS[$p]=0 CPU[$p]=0 RCPU[$p]=0 IDLE[$p]=0 CALLS[$p]=0 READS[$p]=0
 done
@@ -160,6 +164,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         CALLS[$p]=$((CALLS[$p] + $(evalsha) - e0))
         READS[$p]=$((READS[$p] + $(reads) - d0))
         SECS[$p]=$(awk -v s="${SECS[$p]}" -v a="$t0" -v b="$t1" 'BEGIN { print s + b - a }')
+        ROUND_SECS[$p]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') "
     done
 done
 
@@ -180,6 +185,16 @@ for p in "${PATHS[@]}"; do
 done
 echo "(warden us, redis us: CPU time per message of the warden and redis-server"
 echo " processes; calls: Redis EVALSHA calls per message)"
+# round_ratios PATH: each round's plain time over PATH's time, median first
+for p in mail spread; do
+    awk -v l="$p" -v a="${ROUND_SECS[plain]}" -v b="${ROUND_SECS[$p]}" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= n; i++) r[i] = x[i] / y[i]
+        for (i = 2; i <= n; i++)          # insertion sort, n is small
+            for (j = i; j > 1 && r[j - 1] > r[j]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
+        med = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+        printf "%s vs plain, per round: median %.2f, range %.2f-%.2f over %d rounds\n", l, med, r[1], r[n], n }'
+done
 for p in "${PATHS[@]}"; do
     awk -v p="$p" -v n="$(nproc)" -v s="${SECS[$p]}" -v i="${IDLE[$p]}" \
         -v e="${CALLS[$p]}" -v d="${READS[$p]}" 'BEGIN {
