@@ -132,6 +132,9 @@ TICK=$(getconf CLK_TCK)
 cpu_us() { awk -v t="$TICK" '{ printf "%.0f", ($14 + $15) * 1000000 / t }' "/proc/$1/stat"; }
 # idle time of the whole machine so far (all CPUs), in microseconds
 idle_us() { awk -v t="$TICK" '/^cpu / { printf "%.0f", ($5 + $6) * 1000000 / t; exit }' /proc/stat; }
+# CPU time the whole machine has spent working so far (user, nice, system,
+# irq, softirq; not idle, iowait or steal), in microseconds
+busy_us() { awk -v t="$TICK" '/^cpu / { printf "%.0f", ($2 + $3 + $4 + $7 + $8) * 1000000 / t; exit }' /proc/stat; }
 # redis_stat SECTION FIELD: one counter from INFO
 redis_stat() {
     redis-cli -p "$REDIS_PORT" info "$1" | tr -d '\r' |
@@ -142,16 +145,16 @@ evalsha() { local n; n=$(redis_stat commandstats cmdstat_evalsha); echo "${n:-0}
 reads() { local n; n=$(redis_stat stats total_reads_processed); echo "${n:-0}"; }
 
 PATHS=(plain mail spread)
-declare -A SECS CPU RCPU IDLE CALLS READS ROUND_SECS
+declare -A SECS CPU RCPU IDLE BUSY CALLS READS ROUND_SECS
 for p in "${PATHS[@]}"; do
-    SECS[$p]=0 CPU[$p]=0 RCPU[$p]=0 IDLE[$p]=0 CALLS[$p]=0 READS[$p]=0
+    SECS[$p]=0 CPU[$p]=0 RCPU[$p]=0 IDLE[$p]=0 BUSY[$p]=0 CALLS[$p]=0 READS[$p]=0
 done
 per_round=$(( (MESSAGES + ROUNDS - 1) / ROUNDS ))
 for ((r = 0; r < ROUNDS; r++)); do
     for ((i = 0; i < ${#PATHS[@]}; i++)); do
         p=${PATHS[$(( (i + r) % ${#PATHS[@]} ))]}
         w=${PID_OF[$p]}
-        c0=$(cpu_us "$w") r0=$(cpu_us "$REDIS_PID") i0=$(idle_us)
+        c0=$(cpu_us "$w") r0=$(cpu_us "$REDIS_PID") i0=$(idle_us) b0=$(busy_us)
         e0=$(evalsha) d0=$(reads)
         t0=$(date +%s.%N)
         timeout 300 /usr/sbin/smtp-source -s "$SESSIONS" -m "$per_round" -l "$SIZE" \
@@ -161,6 +164,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         CPU[$p]=$((CPU[$p] + $(cpu_us "$w") - c0))
         RCPU[$p]=$((RCPU[$p] + $(cpu_us "$REDIS_PID") - r0))
         IDLE[$p]=$((IDLE[$p] + $(idle_us) - i0))
+        BUSY[$p]=$((BUSY[$p] + $(busy_us) - b0))
         CALLS[$p]=$((CALLS[$p] + $(evalsha) - e0))
         READS[$p]=$((READS[$p] + $(reads) - d0))
         SECS[$p]=$(awk -v s="${SECS[$p]}" -v a="$t0" -v b="$t1" 'BEGIN { print s + b - a }')
@@ -185,6 +189,13 @@ for p in "${PATHS[@]}"; do
 done
 echo "(warden us, redis us: CPU time per message of the warden and redis-server"
 echo " processes; calls: Redis EVALSHA calls per message)"
+# The machine's CPU per message (every process: load generator, sink,
+# Redis, Warden) is what the rate is when nothing else competes; steal time
+# is not in it, so it moves less from run to run than the rates do.
+for p in mail spread; do
+    awk -v l="$p" -v m="$total" -v b0="${BUSY[plain]}" -v b="${BUSY[$p]}" 'BEGIN {
+        printf "%s vs plain, machine CPU per message: %.0f vs %.0f us, ratio %.2f\n", l, b / m, b0 / m, b0 / b }'
+done
 # round_ratios PATH: each round's plain time over PATH's time, median first
 for p in mail spread; do
     awk -v l="$p" -v a="${ROUND_SECS[plain]}" -v b="${ROUND_SECS[$p]}" 'BEGIN {
