@@ -190,13 +190,13 @@ done
 echo "(warden us, redis us: CPU time per message of the warden and redis-server"
 echo " processes; calls: Redis EVALSHA calls per message)"
 # The machine's CPU per message (every process: load generator, sink,
-# Redis, Warden) is what the rate is when nothing else competes; steal time
-# is not in it, so it moves less from run to run than the rates do.
+# Redis, Warden): when the machine is CPU-bound the rate is its inverse.
+# Steal time is not in it, so it moves less from run to run than the rates.
 for p in mail spread; do
     awk -v l="$p" -v m="$total" -v b0="${BUSY[plain]}" -v b="${BUSY[$p]}" 'BEGIN {
         printf "%s vs plain, machine CPU per message: %.0f vs %.0f us, ratio %.2f\n", l, b / m, b0 / m, b0 / b }'
 done
-# round_ratios PATH: each round's plain time over PATH's time, median first
+# Each round's plain time over the path's time in the same round
 for p in mail spread; do
     awk -v l="$p" -v a="${ROUND_SECS[plain]}" -v b="${ROUND_SECS[$p]}" 'BEGIN {
         n = split(a, x, " "); split(b, y, " ")
