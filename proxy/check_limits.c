@@ -11,6 +11,10 @@
  *   end      bytes (the message size)
  * Failures are counted when they happen (engine_note_failure).
  *
+ * How much of its enforced limits a client has used (the largest share,
+ * for the session's connect-time limits and for the transaction's) is
+ * kept for content scoring: WARDEN_LIMIT_NEAR (check_limits.h).
+ *
  * When the store cannot answer, on_failure decides: accept (logged once
  * per outage) or tempfail.
  */
@@ -24,6 +28,7 @@
 #include <openssl/evp.h>
 
 #include "check.h"
+#include "check_limits.h"
 #include "config.h"
 #include "limit_stats.h"
 #include "log.h"
@@ -52,6 +57,10 @@ struct limit_state {
     enum checkpoint cp;
     char (*held)[STORE_KEY_MAX];  /* connection slots to give back */
     size_t nheld;
+    /* the largest share (0 to 1) of an enforced limit used: at connect,
+     * and in the current transaction (from MAIL on) */
+    double used_session;
+    double used_tx;
 };
 
 /* Whether an outage was logged already: one line per outage, not per call. */
@@ -327,12 +336,53 @@ static void log_refusal(const struct limit_call *call, size_t i,
              dry ? " (not enforced)" : "");
 }
 
+/* The share of op's allowance in use after this call (0 to 1). */
+static double share_used(const struct store_op *op,
+                         const struct store_result *res)
+{
+    switch (op->kind) {
+    case STORE_GCRA:
+    case STORE_GCRA_PEEK:
+        return gcra_share_used(&op->w, res->remaining);
+    case STORE_CONN_ACQUIRE:
+        return op->limit ? (double)res->current / (double)op->limit : 1;
+    default:
+        return 0;
+    }
+}
+
+/* Remember how close to its enforced limits the client came (dry-run
+ * limits only watch, so they do not count). */
+static void note_usage(struct limit_state *st, const struct limit_call *call)
+{
+    double *used = st->cp == CP_CONNECT ? &st->used_session : &st->used_tx;
+
+    for (size_t i = 0; i < call->n; i++) {
+        double s;
+        if (call->ops[i].dry_run)
+            continue;
+        s = share_used(&call->ops[i], &call->res[i]);
+        if (s > *used)
+            *used = s;
+    }
+}
+
+double check_limits_share_used(struct engine_session *es)
+{
+    struct limit_state *st = *engine_session_state(es, &check_limits);
+
+    if (!st)
+        return 0;
+    return st->used_session > st->used_tx ? st->used_session : st->used_tx;
+}
+
 /* Look at the results: refuse for the first enforced limit that said no. */
 static void decide(struct limit_state *st, struct limit_call *call,
                    const struct engine_ctx *ctx, struct verdict *v)
 {
     bool refused = false, dry = false;
 
+    note_usage(st, call);
     for (size_t i = 0; i < call->n; i++) {
         const struct limit_rule *r = call->rules[i];
         if (call->res[i].allowed)
@@ -464,6 +514,8 @@ static enum engine_status limits_run(struct engine_session *es,
         release_slots(es);
         return ENGINE_DONE;
     }
+    if (cp == CP_MAIL && (st = *engine_session_state(es, &check_limits)))
+        st->used_tx = 0; /* a new transaction */
     if (!cfg->policy || cfg->policy->nlimits == 0 || !sc)
         return ENGINE_DONE;
     if (!(call = calloc(1, sizeof(*call))))

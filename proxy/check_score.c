@@ -31,6 +31,7 @@
 #include "check_work.h"
 #include "check_dkim.h"
 #include "check_dmarc.h"
+#include "check_limits.h"
 #include "check_score.h"
 #include "check_spf.h"
 #include "config.h"
@@ -146,6 +147,8 @@ void check_score_externals(struct engine_session *es,
     const struct spf_outcome *so = check_spf_outcome(es);
     const struct dkimv_outcome *ko = check_dkim_outcome(es);
     const struct dmarc_outcome *mo = check_dmarc_outcome(es);
+    const struct config *cfg = engine_session_config(es);
+    const struct score_policy *sp = cfg->policy ? cfg->policy->scoring : NULL;
 
     memset(ext, 0, EXT__COUNT * sizeof(*ext));
     if (so && so->result < SPFR__COUNT)
@@ -162,6 +165,9 @@ void check_score_externals(struct engine_session *es,
         ext[EXT_DMARC_NONE] = mo->result == DMARCR_NONE;
     }
     ext[EXT_AUTHENTICATED] = ctx->auth_user != NULL;
+    /* the small allowance: shares are quotients of doubles */
+    ext[EXT_LIMIT_NEAR] =
+        sp && check_limits_share_used(es) >= sp->limit_near - 1e-9;
 }
 
 /* ---- the check ---- */

@@ -4,6 +4,7 @@
 #include "gcra.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -138,4 +139,17 @@ void gcra_evaluate(const struct gcra_window *w, double tat_us, double now_us,
     double basis = out->allowed ? new_tat : tat;
     double left = (now_us + w->tolerance_us - basis) / w->emission_us;
     out->remaining = left > 0 ? left : 0;
+}
+
+double gcra_share_used(const struct gcra_window *w, double remaining)
+{
+    double burst = w->tolerance_us / w->emission_us;
+    /* whole requests left: time passing refills fractions of one */
+    double left = floor(remaining + 1e-6);
+    double used;
+
+    if (!(burst > 0))
+        return 0;
+    used = 1.0 - left / burst;
+    return used < 0 ? 0 : used > 1 ? 1 : used;
 }

@@ -56,4 +56,9 @@ struct gcra_outcome {
 void gcra_evaluate(const struct gcra_window *w, double tat_us, double now_us,
                    double cost, struct gcra_outcome *out);
 
+/* The share of the allowance (the burst) in use, 0 to 1, given what an
+ * outcome left: 4 of a burst of 5 used is 0.8 however much of the fifth
+ * has refilled since. */
+double gcra_share_used(const struct gcra_window *w, double remaining);
+
 #endif

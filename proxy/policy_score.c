@@ -8,6 +8,7 @@
  *     timeout: 10s              # then accepted unscored (and logged)
  *     listeners: [inbound]      # default: every listener
  *     exempt: {networks: [...], networks_file: F, authenticated: true}
+ *     limit_near: 80%           # WARDEN_LIMIT_NEAR from this share used
  *     thresholds:               # default: tag 5, reject 15, everywhere
  *       - listeners: [inbound]
  *         tag: 5
@@ -19,6 +20,8 @@
  * The rule files load with the policy: a bad regex is a "file:line" error
  * like any other, so a reload with a broken rule keeps the old rules.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +41,7 @@ static const char default_reject[] =
 
 static void load_rules(const struct ymap *m, struct score_policy *sp);
 static void load_thresholds(const struct ymap *m, struct score_policy *sp);
+static void load_limit_near(const struct ymap *m, struct score_policy *sp);
 static bool load_threshold(const struct ylist *l, size_t i,
                            struct score_threshold *t);
 static void load_level(const struct ymap *m, const char *key, bool *on,
@@ -48,8 +52,8 @@ static void load_reply(const struct ymap *m, const char *key, char cls,
 void policy_load_scoring(const struct ymap *top, struct policy *p)
 {
     static const char *const keys[] = {
-        "rules",  "max_scan_size", "timeout", "listeners",
-        "exempt", "thresholds",    NULL,
+        "rules",  "max_scan_size", "timeout",    "listeners",
+        "exempt", "thresholds",    "limit_near", NULL,
     };
     yaml_node_t *n = ymap_get(top, "scoring");
     struct score_policy *sp;
@@ -71,12 +75,36 @@ void policy_load_scoring(const struct ymap *top, struct policy *p)
              yamldoc_line(n));
     sp->max_scan = SCORE_MAX_SCAN_DEFAULT;
     sp->timeout_ms = SCORE_TIMEOUT_DEFAULT;
+    sp->limit_near = SCORE_LIMIT_NEAR_DEFAULT;
     ymap_size(&m, "max_scan_size", 1024, &sp->max_scan);
     ymap_duration(&m, "timeout", 10, &sp->timeout_ms);
+    load_limit_near(&m, sp);
     policy_load_scope(&m, &sp->scope, "score");
     load_thresholds(&m, sp);
     load_rules(&m, sp);
     p->scoring = sp;
+}
+
+/* limit_near: "80%" (or 80): the share of an enforced limit's allowance
+ * a client has used when WARDEN_LIMIT_NEAR starts to hit. */
+static void load_limit_near(const struct ymap *m, struct score_policy *sp)
+{
+    char *s = NULL, *end;
+    unsigned long pct;
+
+    if (ymap_str(m, "limit_near", &s) <= 0)
+        return;
+    errno = 0;
+    pct = isdigit((unsigned char)s[0]) ? strtoul(s, &end, 10) : 0;
+    if (pct >= 1 && pct <= 100 && errno == 0 &&
+        (*end == '\0' || (end[0] == '%' && end[1] == '\0')))
+        sp->limit_near = (double)pct / 100.0;
+    else
+        ymap_error(m, ymap_get(m, "limit_near"), "limit_near",
+                   "\"%s\": expected a percentage from 1%% to 100%% "
+                   "(e.g. 80%%)",
+                   s);
+    free(s);
 }
 
 /* rules: one path or a list; each a .cf file or a directory of them. */

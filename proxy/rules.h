@@ -86,6 +86,7 @@ enum rule_external {
     EXT_DMARC_FAIL,
     EXT_DMARC_NONE,
     EXT_AUTHENTICATED, /* the client authenticated (AUTH) */
+    EXT_LIMIT_NEAR,    /* an enforced limit is nearly used up */
     EXT__COUNT
 };
 

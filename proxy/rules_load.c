@@ -102,6 +102,7 @@ static const char *const external_names[EXT__COUNT] = {
     [EXT_DMARC_FAIL] = "WARDEN_DMARC_FAIL",
     [EXT_DMARC_NONE] = "WARDEN_DMARC_NONE",
     [EXT_AUTHENTICATED] = "WARDEN_AUTHENTICATED",
+    [EXT_LIMIT_NEAR] = "WARDEN_LIMIT_NEAR",
 };
 
 const char *rules_external_name(enum rule_external e)

@@ -34,6 +34,7 @@ struct ruleset;
 #define SCORE_TIMEOUT_DEFAULT 10000 /* ms */
 #define SCORE_TAG_DEFAULT 5.0
 #define SCORE_REJECT_DEFAULT 15.0
+#define SCORE_LIMIT_NEAR_DEFAULT 0.8 /* 80% of an allowance used */
 
 struct score_threshold {
     char **listeners; /* NULL: every listener */
@@ -52,6 +53,7 @@ struct score_policy {
     struct auth_scope scope;
     struct score_threshold *thresholds;
     size_t nthresholds;
+    double limit_near; /* WARDEN_LIMIT_NEAR from this share of a limit used */
 };
 
 void score_policy_free(struct score_policy *sp);

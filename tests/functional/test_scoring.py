@@ -10,6 +10,9 @@ import os
 import re
 import subprocess
 
+import pytest
+
+from redistest import RedisServer
 from wardentest import SMTPClient, dot_stuff, check_config
 
 SRC = os.environ.get("WARDEN_SOURCE_DIR",
@@ -168,6 +171,57 @@ def test_thresholds_per_listener(warden_factory, capture, tmp_path):
     # no entry for "unscored": not scored at all
     assert send(ports[2], gtube).code == 250
     assert capture.wait_messages(2)[1] == dot_stuff(gtube)
+
+
+@pytest.mark.parametrize("store, limit_near, first_tagged",
+                         [("memory", None, 4), ("redis", "50%", 3)])
+def test_limit_near_scores(warden_factory, capture, tmp_path, store,
+                           limit_near, first_tagged):
+    """A client that has used limit_near (80% by default) of an enforced
+    limit scores WARDEN_LIMIT_NEAR. 5 messages an hour: the 4th is 80%
+    of it, the 3rd 60%. A dry-run limit already spent by then does not
+    count, and the 6th message is refused by the limit itself. Counted
+    in memory, and in a real Redis (whose script reports what is left)."""
+    pol, _ = policy(tmp_path,
+                    rules_text=LOCAL_RULES + "score WARDEN_LIMIT_NEAR 6\n",
+                    extra=("  limit_near: \"%s\"\n" % limit_near
+                           if limit_near else "") + (
+                        "limits:\n"
+                        "  - {name: five-an-hour, key: client_ip,"
+                        " count: messages, rate: 5/1h}\n"
+                        "  - {name: watch-only, key: sender,"
+                        " count: messages, rate: 1/1h, dry_run: true}\n"))
+    redis = RedisServer() if store == "redis" else None
+    try:
+        check_limit_near(warden_factory, capture, pol,
+                         {"type": "redis", "redis": redis.address}
+                         if redis else {"type": "memory"}, first_tagged)
+    finally:
+        if redis:
+            redis.stop()
+
+
+def check_limit_near(warden_factory, capture, pol, store, first_tagged):
+    w = start(warden_factory, capture, pol, store=store)
+    msg = message(b"Shall we meet for lunch at noon?\r\n")
+    for n in range(1, 6):
+        assert send(w.port, msg).code == 250
+        got = capture.wait_messages(n)[n - 1]
+        if n < first_tagged:
+            assert got == dot_stuff(msg), "message %d tagged" % n
+        else:
+            assert got.startswith(b"X-Spam-Flag: YES\r\n"), n
+            status = re.search(rb"^X-Spam-Status: (.*)$", got, re.M)
+            assert status and b"WARDEN_LIMIT_NEAR" in status.group(1), n
+            assert got.endswith(dot_stuff(msg))
+    w.wait_log(r"action=tag tests=WARDEN_LIMIT_NEAR")
+    w.wait_log(r"dry-run: limit watch-only")
+    c = SMTPClient(w.port)
+    c.expect(220)
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<alice@example.org>").code // 100 == 4
+    c.cmd("QUIT")
+    assert len(capture.messages) == 5
 
 
 def test_reload_rules_and_bad_file_keeps_old(warden_factory, capture,

@@ -395,6 +395,54 @@ static void test_daily_window(void **state)
     assert_exact(tat, NOW + 86400 * US_PER_S + 43200000, "tat");
 }
 
+/* The share of a burst in use, as WARDEN_LIMIT_NEAR reads it: whole
+ * requests, so a fraction refilled since does not hide the fourth of 5. */
+/* Shares are quotients of doubles: 1 - 1/5 need not be the literal 0.8. */
+static void assert_share(double got, double want, const char *what)
+{
+    if (got < want - 1e-12 || got > want + 1e-12)
+        fail_msg("%s: got %.15f, want %.3f", what, got, want);
+}
+
+static void test_share_used(void **state)
+{
+    struct gcra_window w = window(5, 3600000, 0);
+    struct gcra_outcome o;
+    double tat = 0, share[6];
+
+    for (int i = 0; i < 5; i++) {
+        /* a little time passes between requests, as in real sessions */
+        o = take(&w, &tat, NOW + i * 1000.0, 1);
+        assert_true(o.allowed);
+        share[i] = gcra_share_used(&w, o.remaining);
+    }
+    o = take(&w, &tat, NOW + 5000.0, 1);
+    assert_false(o.allowed);
+    share[5] = gcra_share_used(&w, o.remaining);
+    assert_share(share[0], 0.2, "after 1 of 5");
+    assert_share(share[3], 0.8, "after 4 of 5");
+    assert_share(share[4], 1, "after 5 of 5");
+    assert_share(share[5], 1, "refused");
+
+    /* a remaining just under a whole number (rounding) is that number */
+    assert_share(gcra_share_used(&w, 0.9999999999), 0.8, "rounding");
+    /* nothing used, and more credit than the burst never goes below 0 */
+    assert_share(gcra_share_used(&w, 5), 0, "fresh");
+    assert_share(gcra_share_used(&w, 7), 0, "clamped");
+
+    /* bytes: 600 of 1000 used */
+    w = window(1000, 1000, 0);
+    tat = 0;
+    o = take(&w, &tat, NOW, 600);
+    assert_share(gcra_share_used(&w, o.remaining), 0.6, "bytes");
+    /* a burst above N: 20 of 25 is 0.8 */
+    w = window(10, 1000, 25);
+    tat = 0;
+    for (int i = 0; i < 20; i++)
+        o = take(&w, &tat, NOW, 1);
+    assert_share(gcra_share_used(&w, o.remaining), 0.8, "burst 25");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_cost),
         cmocka_unit_test(test_remaining_fraction),
         cmocka_unit_test(test_daily_window),
+        cmocka_unit_test(test_share_used),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

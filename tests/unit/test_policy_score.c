@@ -33,6 +33,7 @@ static const char good_yaml[] = "scoring:\n"
                                 "  rules: [local.cf]\n"
                                 "  max_scan_size: 64k\n"
                                 "  timeout: 3s\n"
+                                "  limit_near: 90%\n"
                                 "  listeners: [inbound, submission]\n"
                                 "  exempt:\n"
                                 "    networks: [192.0.2.0/24]\n"
@@ -64,6 +65,7 @@ static void test_good(void **state)
     assert_non_null(ruleset_find(sp->rules, "X"));
     assert_int_equal(sp->max_scan, 64 * 1024);
     assert_int_equal(sp->timeout_ms, 3000);
+    assert_true(sp->limit_near == 0.9);
     assert_true(sp->scope.check_authenticated);
     netaddr_from_ip(&a, "192.0.2.9", 25);
     assert_false(auth_scope_applies(&sp->scope, "inbound", &a, false));
@@ -101,6 +103,7 @@ static void test_defaults(void **state)
     assert_non_null(p);
     assert_int_equal(p->scoring->max_scan, SCORE_MAX_SCAN_DEFAULT);
     assert_int_equal(p->scoring->timeout_ms, SCORE_TIMEOUT_DEFAULT);
+    assert_true(p->scoring->limit_near == SCORE_LIMIT_NEAR_DEFAULT);
     assert_false(p->scoring->scope.check_authenticated);
     t = score_threshold_for(p->scoring, "anything");
     assert_non_null(t);
@@ -159,6 +162,31 @@ static void test_errors(void **state)
     assert_error(&errs, path, 2, "rules: missing"); /* the mapping */
     errors_free(&errs);
     free(path);
+
+    /* limit_near: a whole percentage, 1 to 100, "%" optional */
+    static const char *const bad_near[] = {"0%", "101%", "80.5%", "%",
+                                           "eighty", "80%%", "-5"};
+    cf = write_file(*state, "near.cf", "body OK /x/\n");
+    for (size_t i = 0; i < sizeof(bad_near) / sizeof(bad_near[0]); i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof(yaml),
+                 "scoring:\n  rules: near.cf\n  limit_near: \"%s\"\n",
+                 bad_near[i]);
+        p = load_one(*state, yaml, &path, &errs);
+        assert_null(p);
+        assert_error(&errs, path, 3, "limit_near");
+        assert_error(&errs, path, 3, "a percentage from 1% to 100%");
+        errors_free(&errs);
+        free(path);
+    }
+    p = load_one(*state, "scoring:\n  rules: near.cf\n  limit_near: 100\n",
+                 &path, &errs);
+    dump_errors(&errs);
+    assert_non_null(p);
+    assert_true(p->scoring->limit_near == 1.0);
+    policy_free(p);
+    free(path);
+    free(cf);
 
     p = load_one(*state, "scoring:\n  rules: nowhere.cf\n", &path, &errs);
     assert_null(p);
