@@ -342,8 +342,11 @@ static double share_used(const struct store_op *op,
 {
     switch (op->kind) {
     case STORE_GCRA:
-    case STORE_GCRA_PEEK:
         return gcra_share_used(&op->w, res->remaining);
+    case STORE_GCRA_PEEK:
+        /* a peek reports what would be left after one more: add it back */
+        return gcra_share_used(&op->w, res->remaining +
+                                           (res->allowed ? op->cost : 0));
     case STORE_CONN_ACQUIRE:
         return op->limit ? (double)res->current / (double)op->limit : 1;
     default:

@@ -9,6 +9,7 @@ files without SMTP."""
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -222,6 +223,39 @@ def check_limit_near(warden_factory, capture, pol, store, first_tagged):
     assert c.cmd("MAIL FROM:<alice@example.org>").code // 100 == 4
     c.cmd("QUIT")
     assert len(capture.messages) == 5
+
+
+def test_limit_near_counts_failures(warden_factory, capture_factory,
+                                    tmp_path):
+    """Failure limits are only looked at (peeked) at MAIL and RCPT: 3 of
+    5 failures is 60% and does not hit, the 4th makes 80% and does."""
+    cap = capture_factory(replies={
+        "RCPT": lambda conn, line: (b"550 5.1.1 no such user"
+                                    if b"nobody" in line else None)})
+    pol, _ = policy(tmp_path,
+                    rules_text=LOCAL_RULES + "score WARDEN_LIMIT_NEAR 6\n",
+                    extra=("limits:\n"
+                           "  - {name: fails, key: client_ip,"
+                           " count: failures, rate: 5/1h}\n"))
+    w = start(warden_factory, cap, pol)
+    msg = message(b"Shall we meet for lunch at noon?\r\n")
+    for n, nobodies in enumerate([3, 1], 1):
+        c = SMTPClient(w.port)
+        c.expect(220)
+        c.ehlo()
+        c.cmd("MAIL FROM:<alice@example.org>", expect=250)
+        for i in range(nobodies):
+            c.cmd("RCPT TO:<nobody%d@example.com>" % i, expect=550)
+        time.sleep(0.1)  # failures are counted after the reply
+        c.cmd("RCPT TO:<bob@example.com>", expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(dot_stuff(msg) + b".\r\n")
+        assert c.read_reply().code == 250
+        c.cmd("QUIT")
+        got = cap.wait_messages(n)[n - 1]
+        tagged = re.search(rb"^X-Spam-Status: Yes.*WARDEN_LIMIT_NEAR", got,
+                           re.M)
+        assert bool(tagged) == (n == 2), (n, got[:300])
 
 
 def test_reload_rules_and_bad_file_keeps_old(warden_factory, capture,
