@@ -258,6 +258,33 @@ def test_limit_near_counts_failures(warden_factory, capture_factory,
         assert bool(tagged) == (n == 2), (n, got[:300])
 
 
+def test_limit_near_counts_concurrent_connections(warden_factory, capture,
+                                                  tmp_path):
+    """A concurrency limit counts at connect, for the whole session: the
+    4th of 5 connections at once hits; once the others have closed, a new
+    connection is 1 of 5 and does not."""
+    pol, _ = policy(tmp_path,
+                    rules_text=LOCAL_RULES + "score WARDEN_LIMIT_NEAR 6\n",
+                    extra=("limits:\n"
+                           "  - {name: five-at-once, key: client_ip,"
+                           " count: concurrent, rate: 5}\n"))
+    w = start(warden_factory, capture, pol)
+    msg = message(b"Shall we meet for lunch at noon?\r\n")
+    idle = []
+    for _ in range(3):
+        c = SMTPClient(w.port)
+        c.expect(220)
+        idle.append(c)
+    assert send(w.port, msg).code == 250
+    assert b"WARDEN_LIMIT_NEAR" in capture.wait_messages(1)[0]
+    for c in idle:
+        c.cmd("QUIT", expect=221)
+        c.close()
+    time.sleep(0.2)  # the slots are given back as the sessions end
+    assert send(w.port, msg).code == 250
+    assert capture.wait_messages(2)[1] == dot_stuff(msg)
+
+
 def test_reload_rules_and_bad_file_keeps_old(warden_factory, capture,
                                              tmp_path):
     pol, local = policy(tmp_path, rules_text="body FIRST /first rule/\n")
