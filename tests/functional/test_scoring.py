@@ -14,7 +14,7 @@ import time
 import pytest
 
 from redistest import RedisServer
-from wardentest import SMTPClient, dot_stuff, check_config
+from wardentest import SMTPClient, dot_stuff, check_config, wait_for
 
 SRC = os.environ.get("WARDEN_SOURCE_DIR",
                      os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -280,7 +280,8 @@ def test_limit_near_counts_concurrent_connections(warden_factory, capture,
     for c in idle:
         c.cmd("QUIT", expect=221)
         c.close()
-    time.sleep(0.2)  # the slots are given back as the sessions end
+    # the slots are given back before a session logs its disconnect
+    wait_for(lambda: w.log().count(" disconnect client=") >= 4, 10)
     assert send(w.port, msg).code == 250
     assert capture.wait_messages(2)[1] == dot_stuff(msg)
 
