@@ -174,6 +174,18 @@ def test_thresholds_per_listener(warden_factory, capture, tmp_path):
     assert capture.wait_messages(2)[1] == dot_stuff(gtube)
 
 
+def near_policy(tmp_path, limits, scoring_extra=""):
+    """A scoring policy where WARDEN_LIMIT_NEAR alone tags (6 > 5), with
+    the limits given (YAML flow mappings, one per list item)."""
+    return policy(tmp_path,
+                  rules_text=LOCAL_RULES + "score WARDEN_LIMIT_NEAR 6\n",
+                  extra=scoring_extra + "limits:\n" +
+                  "".join("  - {%s}\n" % l for l in limits))[0]
+
+
+LUNCH = message(b"Shall we meet for lunch at noon?\r\n")
+
+
 @pytest.mark.parametrize("store, limit_near, first_tagged",
                          [("memory", None, 4), ("redis", "50%", 3)])
 def test_limit_near_scores(warden_factory, capture, tmp_path, store,
@@ -183,15 +195,12 @@ def test_limit_near_scores(warden_factory, capture, tmp_path, store,
     of it, the 3rd 60%. A dry-run limit already spent by then does not
     count, and the 6th message is refused by the limit itself. Counted
     in memory, and in a real Redis (whose script reports what is left)."""
-    pol, _ = policy(tmp_path,
-                    rules_text=LOCAL_RULES + "score WARDEN_LIMIT_NEAR 6\n",
-                    extra=("  limit_near: \"%s\"\n" % limit_near
-                           if limit_near else "") + (
-                        "limits:\n"
-                        "  - {name: five-an-hour, key: client_ip,"
-                        " count: messages, rate: 5/1h}\n"
-                        "  - {name: watch-only, key: sender,"
-                        " count: messages, rate: 1/1h, dry_run: true}\n"))
+    pol = near_policy(
+        tmp_path,
+        ["name: five-an-hour, key: client_ip, count: messages, rate: 5/1h",
+         "name: watch-only, key: sender, count: messages, rate: 1/1h,"
+         " dry_run: true"],
+        "  limit_near: \"%s\"\n" % limit_near if limit_near else "")
     redis = RedisServer() if store == "redis" else None
     try:
         check_limit_near(warden_factory, capture, pol,
@@ -204,7 +213,7 @@ def test_limit_near_scores(warden_factory, capture, tmp_path, store,
 
 def check_limit_near(warden_factory, capture, pol, store, first_tagged):
     w = start(warden_factory, capture, pol, store=store)
-    msg = message(b"Shall we meet for lunch at noon?\r\n")
+    msg = LUNCH
     for n in range(1, 6):
         assert send(w.port, msg).code == 250
         got = capture.wait_messages(n)[n - 1]
@@ -232,13 +241,10 @@ def test_limit_near_counts_failures(warden_factory, capture_factory,
     cap = capture_factory(replies={
         "RCPT": lambda conn, line: (b"550 5.1.1 no such user"
                                     if b"nobody" in line else None)})
-    pol, _ = policy(tmp_path,
-                    rules_text=LOCAL_RULES + "score WARDEN_LIMIT_NEAR 6\n",
-                    extra=("limits:\n"
-                           "  - {name: fails, key: client_ip,"
-                           " count: failures, rate: 5/1h}\n"))
+    pol = near_policy(tmp_path, ["name: fails, key: client_ip,"
+                                 " count: failures, rate: 5/1h"])
     w = start(warden_factory, cap, pol)
-    msg = message(b"Shall we meet for lunch at noon?\r\n")
+    msg = LUNCH
     for n, nobodies in enumerate([3, 1], 1):
         c = SMTPClient(w.port)
         c.expect(220)
@@ -263,13 +269,10 @@ def test_limit_near_counts_concurrent_connections(warden_factory, capture,
     """A concurrency limit counts at connect, for the whole session: the
     4th of 5 connections at once hits; once the others have closed, a new
     connection is 1 of 5 and does not."""
-    pol, _ = policy(tmp_path,
-                    rules_text=LOCAL_RULES + "score WARDEN_LIMIT_NEAR 6\n",
-                    extra=("limits:\n"
-                           "  - {name: five-at-once, key: client_ip,"
-                           " count: concurrent, rate: 5}\n"))
+    pol = near_policy(tmp_path, ["name: five-at-once, key: client_ip,"
+                                 " count: concurrent, rate: 5"])
     w = start(warden_factory, capture, pol)
-    msg = message(b"Shall we meet for lunch at noon?\r\n")
+    msg = LUNCH
     idle = []
     for _ in range(3):
         c = SMTPClient(w.port)
