@@ -124,6 +124,7 @@ static void load_rules(const struct ymap *m, struct score_policy *sp)
     }
     if (n == 0) {
         ymap_error(m, ymap_get(m, "rules"), "rules", "empty list");
+        free(v);
         return;
     }
     for (size_t i = 0; i < n; i++) {
