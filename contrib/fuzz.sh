@@ -9,9 +9,11 @@
 #   --runs N     stop a target after N executions instead (with --seconds
 #                as an upper bound)
 #   --seed N     libFuzzer's random seed (default: a new one each run).
-#                CI passes a fixed seed so that its result belongs to the
-#                commit under test and reproduces with the same command;
-#                exploring with fresh seeds is the long runs' job.
+#                CI passes a fixed seed; the run is still bounded by time,
+#                so another machine explores a little more or less, and a
+#                failure is reproduced from the input it prints, not by
+#                running the command again. Exploring with fresh seeds is
+#                the long runs' job.
 #   --keep DIR   keep the corpus each target grew in DIR/TARGET (for
 #                contrib/fuzz-coverage.sh); default: a scratch directory
 #   TARGET       names like "datascan" (default: every tests/fuzz/fuzz_*.c)
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
         --runs)    RUNS=${2:?}; shift 2 ;;
         --seed)    SEED=${2:?}; shift 2 ;;
         --keep)    KEEP=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
