@@ -10,8 +10,10 @@
 #include <strings.h>
 
 #include "config.h"
+#include "gcra.h"
 #include "limit_rules.h"
 #include "policy.h"
+#include "score_rules.h"
 
 static int set_field(struct who *w, const char *k, const char *v, char *err,
                      size_t len)
@@ -91,25 +93,44 @@ static const char *duration(double us, char *buf, size_t len)
 }
 
 /* Requests of cost 1 the window still allows, from its stored state. */
-static double window_left(const struct rate *r, const struct store_key_info *i,
-                          double *full_in_us)
+static double window_left(const struct gcra_window *w,
+                          const struct store_key_info *i, double *full_in_us)
 {
-    struct gcra_window w;
-    double tat;
+    double tat = i->exists && i->tat_us > i->now_us ? i->tat_us : i->now_us;
 
-    gcra_window_from_rate(r, &w);
-    tat = i->exists && i->tat_us > i->now_us ? i->tat_us : i->now_us;
     *full_in_us = tat - i->now_us;
-    double left = (i->now_us + w.tolerance_us - tat) / w.emission_us;
+    double left = (i->now_us + w->tolerance_us - tat) / w->emission_us;
     return left > 0 ? floor(left + 1e-9) : 0;
 }
 
-/* One limit's windows; returns whether a request of cost 1 would pass. */
+/* The share of a window this request would leave used, as the limits
+ * check measures it for WARDEN_LIMIT_NEAR: a failures limit is only
+ * looked at (what is used already), the others count this request. */
+static double window_share(const struct limit_rule *r,
+                           const struct gcra_window *w, double left)
+{
+    return gcra_share_used(w, r->count == LIMIT_FAILURES ? left : left - 1);
+}
+
+/* near: scoring's limit_near for this session, 0 when nothing scores. */
+static void report_near(const struct limit_rule *r, double share, double near,
+                        FILE *out)
+{
+    if (near > 0 && !r->dry_run && share >= near - 1e-9)
+        fprintf(out, "  near its threshold: %.0f%% used with this request; "
+                     "WARDEN_LIMIT_NEAR hits (scoring limit_near %.0f%%)\n",
+                share * 100, near * 100);
+}
+
+/* One limit's windows; returns whether a request of cost 1 would pass.
+ * near: see report_near. */
 static bool report_rule(const struct limit_rule *r, const char *key,
-                        bool reset, const struct counter_io *io, FILE *out)
+                        bool reset, double near, const struct counter_io *io,
+                        FILE *out)
 {
     char k[STORE_KEY_MAX], rate[48], d[32];
     struct store_key_info info;
+    double share = 0;
     bool ok = true;
 
     fprintf(out, "limit %s (%s%s) key %s:\n", r->name,
@@ -123,9 +144,14 @@ static bool report_rule(const struct limit_rule *r, const char *key,
         fprintf(out, "  %llu of %llu connections open\n",
                 (unsigned long long)info.conn_count,
                 (unsigned long long)r->windows[0].count);
+        if (info.conn_count < r->windows[0].count)
+            report_near(r, (double)(info.conn_count + 1) /
+                               (double)r->windows[0].count,
+                        near, out);
         return info.conn_count < r->windows[0].count;
     }
     for (size_t i = 0; i < r->nwindows; i++) {
+        struct gcra_window w;
         double full_in;
         snprintf(k, sizeof(k), "%s:%llu", key,
                  (unsigned long long)r->windows[i].period_ms);
@@ -134,22 +160,26 @@ static bool report_rule(const struct limit_rule *r, const char *key,
             fprintf(out, "  %s: store unreachable\n", rate);
             continue;
         }
-        double left = window_left(&r->windows[i], &info, &full_in);
+        gcra_window_from_rate(&r->windows[i], &w);
+        double left = window_left(&w, &info, &full_in);
         if (full_in <= 0)
             fprintf(out, "  %s: unused, %.0f allowed now\n", rate, left);
         else
             fprintf(out, "  %s: %.0f allowed now; full allowance again in "
-                         "%s%s\n",
-                    rate, left, duration(full_in, d, sizeof(d)),
-                    info.strikes ? "" : "");
+                         "%s\n",
+                    rate, left, duration(full_in, d, sizeof(d)));
         if (info.strikes)
             fprintf(out, "  refused %llu times recently (escalation after "
                          "%u)\n",
                     (unsigned long long)info.strikes, r->escalate_after);
         ok &= left >= 1;
+        if (left >= 1 && window_share(r, &w, left) > share)
+            share = window_share(r, &w, left);
         if (reset && io->reset(io->arg, k) == 0)
             fprintf(out, "  %s: reset\n", rate);
     }
+    if (ok)
+        report_near(r, share, near, out);
     return ok;
 }
 
@@ -170,7 +200,7 @@ int limits_report(const struct config *cfg, const struct who *w, bool reset,
                     r->name);
             continue;
         }
-        report_rule(r, key, reset, io, out);
+        report_rule(r, key, reset, 0, io, out);
     }
     if (shown == 0)
         fprintf(out, "no limit is keyed by what was given\n");
@@ -210,11 +240,26 @@ static void test_access(const struct config *cfg, const struct who *w,
     *refused = true;
 }
 
+/* The share of a limit at which WARDEN_LIMIT_NEAR hits for this who;
+ * 0 when no scoring applies to the session. */
+static double limit_near_for(const struct config *cfg, const struct who *w)
+{
+    const struct score_policy *sp = cfg->policy ? cfg->policy->scoring : NULL;
+
+    if (!sp || !sp->rules ||
+        !auth_scope_applies(&sp->scope, w->ctx.listener, &w->ctx.client,
+                            w->ctx.auth_user != NULL) ||
+        !score_threshold_for(sp, w->ctx.listener))
+        return 0;
+    return sp->limit_near;
+}
+
 int policy_test(const struct config *cfg, const struct who *w,
                 const struct counter_io *io, FILE *out)
 {
     bool refused = false;
     char key[LIMIT_KEY_MAX];
+    double near = limit_near_for(cfg, w);
 
     test_access(cfg, w, out, &refused);
     for (size_t st = 0; st < 4 && !refused; st++) {
@@ -229,7 +274,7 @@ int policy_test(const struct config *cfg, const struct who *w,
                 continue;
             }
             fprintf(out, "%s: ", stages[st]);
-            if (!report_rule(r, key, false, io, out) && !r->dry_run) {
+            if (!report_rule(r, key, false, near, io, out) && !r->dry_run) {
                 fprintf(out, "%s: refused by limit %s: %d %s %s\n",
                         stages[st], r->name, r->reply.code, r->reply.enh,
                         r->reply.text);

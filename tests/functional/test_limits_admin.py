@@ -94,6 +94,35 @@ def test_policy_test(warden_factory, capture, tmp_path, store):
     assert "unused" in out
 
 
+def test_policy_test_limit_near(warden_factory, capture, tmp_path, store):
+    """`policy test` says when the request it simulates would leave a
+    client near an enforced limit, so that scoring's WARDEN_LIMIT_NEAR
+    hits: from the 4th of 5 messages (80%, the default limit_near); not
+    for a dry-run limit, nor for a session scoring exempts."""
+    (tmp_path / "local.cf").write_text("body LOCAL_X /xyzzy/\n")
+    pol = tmp_path / "near.yaml"
+    pol.write_text(
+        "scoring:\n  rules: [local.cf]\n  exempt: {authenticated: true}\n"
+        "limits:\n"
+        "  - {name: five, key: client_ip, count: messages, rate: 5/1h}\n"
+        "  - {name: watch, key: client_ip, count: recipients, rate: 1/1h,"
+        " dry_run: true}\n")
+    w = warden_factory({"policies": [str(pol)], "store": store}, capture)
+    near = "near its threshold: 80% used with this request; " \
+           "WARDEN_LIMIT_NEAR hits (scoring limit_near 80%)"
+    send_mails(w, "127.0.0.75", 2)
+    rc, out = admin(w, "policy", "test", "ip=127.0.0.75", "rcpt=b@example.net")
+    assert rc == 0 and "5/1h: 3 allowed now" in out, out
+    assert "near its threshold" not in out      # the 3rd: 60%
+    send_mails(w, "127.0.0.75", 1)
+    rc, out = admin(w, "policy", "test", "ip=127.0.0.75", "rcpt=b@example.net")
+    assert rc == 0 and out.count(near) == 1, out    # the 4th; not "watch"
+    assert out.index(near) > out.index("limit five (messages)")
+    assert out.index(near) < out.index("limit watch (recipients")
+    rc, out = admin(w, "policy", "test", "ip=127.0.0.75", "user=alice")
+    assert rc == 0 and "limit five" in out and near not in out, out
+
+
 def test_bad_who(warden_factory, capture, tmp_path):
     w = warden_with_limits(warden_factory, capture, tmp_path,
                            {"type": "memory"})
